@@ -1,0 +1,20 @@
+"""Shared dtypes and allowed values of the canonical tables."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import polars as pl
+
+#: UTC timestamp, nanoseconds. A bare ``pl.Datetime`` would mean microseconds with no zone.
+TS_NS_UTC = pl.Datetime("ns", "UTC")
+#: The same, as a type annotation for pandera DataFrameModel fields.
+TsNsUtc = Annotated[pl.Datetime, "ns", "UTC"]
+
+SIDES = ["BUY", "SELL"]
+ORDER_TYPES = ["MKT", "LMT"]
+TIFS = ["IOC", "DAY"]
+URGENCIES = ["LOW", "MEDIUM", "HIGH"]
+LIQUIDITY = ["ADD", "REMOVE", "MID"]
+CHILD_STATUSES = ["FILLED", "PARTIAL", "CANCELLED", "REJECTED"]
+VENUE_TYPES = ["DARK", "ECN", "LIT"]

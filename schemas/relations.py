@@ -1,0 +1,66 @@
+"""Cross-table row checks that one table's schema cannot express alone.
+
+Each function returns failure cases in pandera's shape: ``index`` (row position in the checked
+frame), ``column``, ``check``, ``failure_case`` (as text), so the lake quarantines them like any
+schema failure.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+FAILURE_COLUMNS = {"index": pl.Int64, "column": pl.Utf8, "check": pl.Utf8, "failure_case": pl.Utf8}
+
+
+def empty_failures() -> pl.DataFrame:
+    return pl.DataFrame(schema=FAILURE_COLUMNS)
+
+
+def _failures(bad: pl.DataFrame, column: str, check: str, case: pl.Expr) -> pl.DataFrame:
+    return bad.select(
+        pl.col("__row").cast(pl.Int64).alias("index"),
+        pl.lit(column).alias("column"),
+        pl.lit(check).alias("check"),
+        case.cast(pl.Utf8).alias("failure_case"),
+    )
+
+
+def check_fills_against_children(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
+    """Fills must belong to a known child, not precede its ``sent_ts``, nor overfill it.
+
+    Overfill: fills of a child taken in time order; the ones that push the cumulative filled
+    quantity past the routed ``qty`` fail ``filled qty <= routed qty``.
+    """
+    kids = children.select("child_id", pl.col("sent_ts").alias("__sent_ts"), pl.col("qty").alias("__routed"))
+    f = fills.with_row_index("__row").join(kids, on="child_id", how="left")
+    unknown = _failures(f.filter(pl.col("__routed").is_null()), "child_id", "fill for unknown child order",
+                        pl.col("child_id"))
+    known = f.filter(pl.col("__routed").is_not_null())
+    early = _failures(known.filter(pl.col("ts") < pl.col("__sent_ts")), "ts", "fill ts not before child sent_ts",
+                      pl.col("ts").cast(pl.Utf8))
+    cum = known.sort("ts", "__row").with_columns(pl.col("qty").cum_sum().over("child_id").alias("__cum"))
+    over = _failures(cum.filter(pl.col("__cum") > pl.col("__routed")), "qty", "filled qty per child <= routed qty",
+                     pl.format("cum {} > routed {}", pl.col("__cum"), pl.col("__routed")))
+    return pl.concat([unknown, early, over])
+
+
+def check_children_against_parents(children: pl.DataFrame, parents: pl.DataFrame) -> pl.DataFrame:
+    """Child orders must belong to a known parent with the same symbol and side."""
+    p = parents.select("parent_id", pl.col("symbol").alias("__psym"), pl.col("side").alias("__pside"))
+    c = children.with_row_index("__row").join(p, on="parent_id", how="left")
+    unknown = _failures(c.filter(pl.col("__psym").is_null()), "parent_id", "child for unknown parent order",
+                        pl.col("parent_id"))
+    mismatch = _failures(
+        c.filter(pl.col("__psym").is_not_null() & ((pl.col("__psym") != pl.col("symbol"))
+                                                   | (pl.col("__pside") != pl.col("side")))),
+        "symbol", "child symbol/side match parent", pl.format("{}/{}", pl.col("symbol"), pl.col("side")),
+    )
+    return pl.concat([unknown, mismatch])
+
+
+def check_on_date(frame: pl.DataFrame, ts_column: str, day: object, timezone: str) -> pl.DataFrame:
+    """Rows whose timestamp falls on another trading date (in ``timezone``) than ``day``."""
+    f = frame.with_row_index("__row")
+    local = pl.col(ts_column).dt.convert_time_zone(timezone).dt.date()
+    return _failures(f.filter(local != pl.lit(day)), ts_column, f"{ts_column} on trading date {day}",
+                     pl.col(ts_column).cast(pl.Utf8))

@@ -1,0 +1,198 @@
+"""Validate a frame against its pandera model and split it into good rows and quarantined rows.
+
+Row-level failures (a bad value, a duplicate id, a cross-table check) quarantine that row with every
+reason it failed; the rest of the frame is kept. Frame-level failures (a missing column, a column of
+the wrong type) cannot be blamed on a row: they raise :class:`ContractError`, naming the source
+file(s), the table and the column.
+
+Input frames may carry lineage columns ``_source_file`` and ``_source_line`` (1-based line or record
+number), which adapters set; they end up in the quarantine record and never in the lake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas import UNIQUE_KEYS, columns_of
+from schemas.quarantine import Quarantine
+from schemas.relations import FAILURE_COLUMNS
+
+SOURCE_FILE = "_source_file"
+SOURCE_LINE = "_source_line"
+LINEAGE = (SOURCE_FILE, SOURCE_LINE)
+
+
+class ContractError(ValueError):
+    """A whole frame breaks its contract (missing or mistyped column, empty required input)."""
+
+
+@dataclass(frozen=True)
+class Split:
+    table: str
+    good: pl.DataFrame
+    quarantine: pl.DataFrame
+    read: int
+
+    @property
+    def written(self) -> int:
+        return self.good.height
+
+    @property
+    def quarantined(self) -> int:
+        return self.quarantine.height
+
+
+def _sources(frame: pl.DataFrame) -> str:
+    if SOURCE_FILE not in frame.columns:
+        return "<in-memory frame>"
+    files = frame.get_column(SOURCE_FILE).drop_nulls().unique().sort().to_list()
+    return ", ".join(files[:5]) + (f" (+{len(files) - 5} more)" if len(files) > 5 else "") if files else "<unknown>"
+
+
+def with_lineage(frame: pl.DataFrame, source_file: str | None = None) -> pl.DataFrame:
+    """Add lineage columns if absent (line = row number + 1)."""
+    out = frame
+    if SOURCE_FILE not in out.columns:
+        out = out.with_columns(pl.lit(source_file, dtype=pl.Utf8).alias(SOURCE_FILE))
+    if SOURCE_LINE not in out.columns:
+        out = out.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias(SOURCE_LINE))
+    return out
+
+
+def conform(frame: pl.DataFrame, model: type[pa.DataFrameModel], table: str) -> pl.DataFrame:
+    """Check required columns exist and cast them to the contract dtypes (frame-level errors raise)."""
+    expected = columns_of(model)
+    missing = [c for c in expected if c not in frame.columns]
+    if missing:
+        raise ContractError(f"{_sources(frame)}: table {table!r} is missing column(s) {missing}")
+    casts = []
+    for name, dtype in expected.items():
+        have = frame.schema[name]
+        if have == dtype:
+            continue
+        if have == pl.Null or dtype == pl.Utf8 or (dtype.is_numeric() and (have.is_numeric() or have == pl.Utf8)):
+            casts.append(pl.col(name).cast(dtype, strict=False))
+        else:
+            raise ContractError(
+                f"{_sources(frame)}: table {table!r} column {name!r} has type {have}, expected {dtype}"
+            )
+    return frame.with_columns(casts) if casts else frame
+
+
+def _cast_failures(before: pl.DataFrame, after: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.DataFrame:
+    """Rows whose value became null by a lossy cast (e.g. '12x' as int): fail 'dtype'."""
+    parts = []
+    for name, dtype in columns_of(model).items():
+        if before.schema[name] == dtype or before.schema[name] == pl.Null:
+            continue
+        lost = before.get_column(name).is_not_null() & after.get_column(name).is_null()
+        if lost.any():
+            idx = pl.Series("index", range(before.height), dtype=pl.Int64).filter(lost)
+            parts.append(pl.DataFrame({
+                "index": idx,
+                "column": name,
+                "check": f"dtype({dtype})",
+                "failure_case": before.get_column(name).filter(lost).cast(pl.Utf8),
+            }))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=FAILURE_COLUMNS)
+
+
+def _duplicate_failures(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Every repeat of an id after its first row fails ``unique``; the first occurrence is kept."""
+    dup = frame.select(pl.col(key).is_first_distinct().not_().alias("d")).get_column("d")
+    idx = pl.Series("index", range(frame.height), dtype=pl.Int64).filter(dup)
+    return pl.DataFrame({
+        "index": idx,
+        "column": key,
+        "check": f"unique({key})",
+        "failure_case": frame.get_column(key).filter(dup).cast(pl.Utf8),
+    }, schema=FAILURE_COLUMNS)
+
+
+def _schema_failures(frame: pl.DataFrame, model: type[pa.DataFrameModel], table: str) -> pl.DataFrame:
+    try:
+        model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        frame_level = fc.filter(pl.col("index").is_null())
+        if frame_level.height:
+            msgs = "; ".join(f"{r['column']}: {r['check']} ({r['failure_case']})"
+                             for r in frame_level.head(5).iter_rows(named=True))
+            raise ContractError(f"{_sources(frame)}: table {table!r} fails its contract: {msgs}") from exc
+        # uniqueness is handled by _duplicate_failures, which keeps the first occurrence
+        fc = fc.filter(pl.col("check") != "field_uniqueness")
+        return fc.select(
+            pl.col("index").cast(pl.Int64),
+            pl.col("column").cast(pl.Utf8),
+            pl.col("check").cast(pl.Utf8),
+            pl.col("failure_case").cast(pl.Utf8),
+        )
+    return pl.DataFrame(schema=FAILURE_COLUMNS)
+
+
+def validate_split(
+    frame: pl.DataFrame,
+    model: type[pa.DataFrameModel],
+    *,
+    table: str,
+    extra_failures: Sequence[pl.DataFrame] = (),
+    now: datetime | None = None,
+) -> Split:
+    """Validate eagerly and split. ``extra_failures`` are row failures from cross-table checks,
+    indexed by row position of ``frame``."""
+    frame = with_lineage(frame)
+    read = frame.height
+    conformed = conform(frame, model, table)
+    failures = [_cast_failures(frame, conformed, model)]
+    key = UNIQUE_KEYS.get(table)
+    if key is not None:
+        failures.append(_duplicate_failures(conformed, key))
+    failures.append(_schema_failures(conformed, model, table))
+    failures.extend(f.select(list(FAILURE_COLUMNS)).cast(FAILURE_COLUMNS) for f in extra_failures)  # type: ignore[arg-type]
+    fails = pl.concat(failures).unique(maintain_order=True)
+
+    bad_idx = fails.get_column("index").unique().sort()
+    schema_cols = list(columns_of(model))
+    row_index = pl.int_range(pl.len(), dtype=pl.Int64).alias("__row")
+    indexed = conformed.with_columns(row_index)
+    good = indexed.filter(~pl.col("__row").is_in(bad_idx.implode())).select(schema_cols)
+    bad = indexed.filter(pl.col("__row").is_in(bad_idx.implode()))
+
+    stamp = now or datetime.now(UTC)
+    reasons = (
+        fails.with_columns(pl.format("{}: {} ({})", "column", "check", "failure_case").alias("r"))
+        .group_by("index", maintain_order=True)
+        .agg(
+            pl.col("column").unique(maintain_order=True).str.join("; ").alias("columns"),
+            pl.col("check").unique(maintain_order=True).str.join("; ").alias("checks"),
+            pl.col("r").str.join("; ").alias("reason"),
+        )
+    )
+    row_json = bad.select(
+        pl.col("__row").alias("index"),
+        pl.struct([c for c in conformed.columns if c not in LINEAGE]).struct.json_encode().alias("row_json"),
+        pl.col(SOURCE_FILE).cast(pl.Utf8).alias("source_file"),
+        pl.col(SOURCE_LINE).cast(pl.Int64).alias("source_line"),
+    )
+    quarantine = (
+        row_json.join(reasons, on="index", how="left")
+        .select(
+            pl.lit(table).alias("table"),
+            "source_file",
+            "source_line",
+            pl.col("index").alias("row_index"),
+            "columns",
+            "checks",
+            "reason",
+            "row_json",
+            pl.lit(stamp).cast(pl.Datetime("ns", "UTC")).alias("quarantined_ts"),
+        )
+        .sort("row_index")
+    )
+    Quarantine.validate(quarantine)
+    return Split(table=table, good=good, quarantine=quarantine, read=read)

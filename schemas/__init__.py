@@ -14,6 +14,8 @@ from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, Features
 from schemas.market import Depth, Nbbo, Quotes, Trades
 from schemas.orders import ChildOrders, Fills, ParentOrders, Venues
 from schemas.quarantine import Quarantine
+from schemas.sim import SimOracle
+from schemas.tca import TcaAgg, TcaChild, TcaParent
 
 TABLE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "parent_orders": ParentOrders,
@@ -26,6 +28,10 @@ TABLE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "trades": Trades,
     "quarantine": Quarantine,
     "features": Features,
+    "tca_child": TcaChild,
+    "tca_parent": TcaParent,
+    "tca_agg": TcaAgg,
+    "sim_oracle": SimOracle,
 }
 
 UNIQUE_KEYS: dict[str, str] = {
@@ -60,6 +66,10 @@ __all__ = [
     "ParentOrders",
     "Quarantine",
     "Quotes",
+    "SimOracle",
+    "TcaAgg",
+    "TcaChild",
+    "TcaParent",
     "Trades",
     "Venues",
     "columns_of",

@@ -67,6 +67,10 @@ for _name, _layer, _doc in [
     ("trades", "primary", "Public prints."),
     ("quarantine", "quarantine", "Rejected rows with reasons."),
     ("features", "features", "Point-in-time features and forward labels per child order."),
+    ("tca_child", "tca", "Transaction-cost analysis per child order."),
+    ("tca_parent", "tca", "Transaction-cost analysis per parent order."),
+    ("tca_agg", "tca", "TCA aggregates by venue, day, symbol, order type, size bucket, policy."),
+    ("sim_oracle", "simulation", "Simulator ground truth: true expected cost of every venue per child."),
 ]:
     register(Dataset(_name, _layer, TABLE_SCHEMAS[_name], _doc))
 

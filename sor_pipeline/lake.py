@@ -159,12 +159,12 @@ class Lake:
     # ----------------------------------------------------------------------------------------------
     # writing
     def prepare(self, name: str, frame: pl.DataFrame, day: date,
-                extra_failures: Sequence[pl.DataFrame] = ()) -> Split:
+                extra_failures: Sequence[pl.DataFrame] = (), rejects: pl.DataFrame | None = None) -> Split:
         """Validate ``frame`` for ``name`` without touching storage (raises ContractError)."""
         ds = CATALOG[name]
         if ds.schema is None:
             return Split(table=name, good=frame, quarantine=pl.DataFrame(), read=frame.height)
-        return validate_split(frame, ds.schema, table=name, extra_failures=extra_failures)
+        return validate_split(frame, ds.schema, table=name, extra_failures=extra_failures, rejects=rejects)
 
     def commit(self, split: Split, day: date) -> WriteResult:
         """Write a prepared split: replace the data partition and that table's quarantine file."""
@@ -174,9 +174,9 @@ class Lake:
         return WriteResult(split.table, day, split.read, split.written, split.quarantined, str(path))
 
     def write(self, name: str, frame: pl.DataFrame, day: date,
-              extra_failures: Sequence[pl.DataFrame] = ()) -> WriteResult:
+              extra_failures: Sequence[pl.DataFrame] = (), rejects: pl.DataFrame | None = None) -> WriteResult:
         """Validate, quarantine bad rows, and atomically replace partition ``day`` of ``name``."""
-        return self.commit(self.prepare(name, frame, day, extra_failures), day)
+        return self.commit(self.prepare(name, frame, day, extra_failures, rejects), day)
 
     def replace_partition(self, name: str, day: date, frame: pl.DataFrame) -> Path:
         """Atomically replace one partition with ``frame`` (the ``date`` column is dropped)."""

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.cwd() / DEFAULT_HOME_NAME,
                        description="Root of all state: lake, MLflow store, reports, Prefect home.")
 
+    raw_dir: Path | None = Field(None, description="Root of raw drops (<raw_dir>/YYYY-MM-DD/); default home/raw.")
+    max_reject_share: float = Field(
+        0.05, ge=0, le=1,
+        description="Fail the ingest (write nothing) if more than this share of a table's rows is rejected.",
+    )
+
     # --- tracking / orchestration ---------------------------------------------------------------
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default sqlite under home.")
     registry_uri: str | None = Field(None, description="MLflow registry URI; default = tracking URI.")
@@ -114,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def lake_root(self) -> Path:
         return self.home / "lake"
+
+    @property
+    def raw_root(self) -> Path:
+        return (self.raw_dir or self.home / "raw").expanduser().resolve()
 
     @property
     def reports_dir(self) -> Path:

@@ -135,18 +135,42 @@ def _schema_failures(frame: pl.DataFrame, model: type[pa.DataFrameModel], table:
     return pl.DataFrame(schema=FAILURE_COLUMNS)
 
 
+def _reject_records(rejects: pl.DataFrame | None, table: str, stamp: datetime) -> pl.DataFrame:
+    """Adapter rejects (lines that never became rows) in quarantine shape."""
+    schema = columns_of(Quarantine)
+    if rejects is None or rejects.height == 0:
+        return pl.DataFrame(schema=schema)
+    r = rejects.filter(pl.col("table") == table) if "table" in rejects.columns else rejects
+    return r.select(
+        pl.lit(table).alias("table"),
+        pl.col("source_file").cast(pl.Utf8),
+        pl.col("source_line").cast(pl.Int64),
+        pl.lit(None, dtype=pl.Int64).alias("row_index"),
+        pl.lit(None, dtype=pl.Utf8).alias("columns"),
+        pl.col("checks").cast(pl.Utf8),
+        pl.col("reason").cast(pl.Utf8),
+        pl.col("row_json").cast(pl.Utf8),
+        pl.lit(stamp).cast(pl.Datetime("ns", "UTC")).alias("quarantined_ts"),
+    ).cast(schema)  # type: ignore[arg-type]
+
+
 def validate_split(
     frame: pl.DataFrame,
     model: type[pa.DataFrameModel],
     *,
     table: str,
     extra_failures: Sequence[pl.DataFrame] = (),
+    rejects: pl.DataFrame | None = None,
     now: datetime | None = None,
 ) -> Split:
     """Validate eagerly and split. ``extra_failures`` are row failures from cross-table checks,
-    indexed by row position of ``frame``."""
+    indexed by row position of ``frame``. ``rejects`` are source lines an adapter could not parse
+    into a row (columns table, source_file, source_line, checks, reason, row_json); they count as
+    read and quarantined."""
     frame = with_lineage(frame)
-    read = frame.height
+    stamp = now or datetime.now(UTC)
+    parse_rejects = _reject_records(rejects, table, stamp)
+    read = frame.height + parse_rejects.height
     conformed = conform(frame, model, table)
     failures = [_cast_failures(frame, conformed, model)]
     key = UNIQUE_KEYS.get(table)
@@ -163,7 +187,6 @@ def validate_split(
     good = indexed.filter(~pl.col("__row").is_in(bad_idx.implode())).select(schema_cols)
     bad = indexed.filter(pl.col("__row").is_in(bad_idx.implode()))
 
-    stamp = now or datetime.now(UTC)
     reasons = (
         fails.with_columns(pl.format("{}: {} ({})", "column", "check", "failure_case").alias("r"))
         .group_by("index", maintain_order=True)
@@ -194,5 +217,6 @@ def validate_split(
         )
         .sort("row_index")
     )
+    quarantine = pl.concat([parse_rejects, quarantine]) if parse_rejects.height else quarantine
     Quarantine.validate(quarantine)
     return Split(table=table, good=good, quarantine=quarantine, read=read)

@@ -127,3 +127,15 @@ def test_duckdb_views_and_hash(tmp_path: Path) -> None:
     h1 = lake.partition_hash("fills", DAY)
     lake.write("fills", fills(), DAY)
     assert lake.partition_hash("fills", DAY) == h1 and len(h1) == 64
+
+
+def test_parse_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    rejects = pl.DataFrame({
+        "table": ["fills"], "source_file": ["drop/exec.fix"], "source_line": [7],
+        "checks": ["fix checksum"], "reason": ["10=999 but computed 042"], "row_json": ["8=FIX.4.4|35=8|10=999|"],
+    })
+    res = lake.write("fills", fills(), DAY, rejects=rejects)
+    assert (res.read, res.written, res.quarantined) == (3, 2, 1)
+    q = lake.read("quarantine").collect().row(0, named=True)
+    assert q["source_line"] == 7 and q["row_index"] is None and q["checks"] == "fix checksum"

@@ -1,0 +1,58 @@
+"""Shared wiring: settings, lake, task runner, cache policy, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from sor_pipeline.lake import Lake
+from sor_pipeline.settings import Settings, get_settings
+
+#: Stage results are cached on their inputs (which carry data fingerprints) and the task's code,
+#: and persisted, so a re-run after a crash skips stages that already finished on the same data.
+STAGE_CACHE = INPUTS + TASK_SOURCE
+
+
+def current() -> tuple[Settings, Lake]:
+    s = get_settings()
+    return s, Lake(s.lake_root)
+
+
+def task_runner(settings: Settings | None = None) -> Any:
+    """Thread pool capped at ``max_workers`` by default; a Dask cluster when ``task_runner=dask``."""
+    s = settings or get_settings()
+    if s.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if s.dask_address:
+            return DaskTaskRunner(address=s.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": s.max_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=s.max_workers)
+
+
+def files_fingerprint(paths: Iterable[Path]) -> str:
+    """Cheap content proxy: names, sizes and mtimes (ns) of files, sorted."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def drop_fingerprint(day_dir: Path) -> str:
+    return files_fingerprint(p for p in day_dir.rglob("*") if p.is_file())
+
+
+def lake_fingerprint(lake: Lake, datasets: Iterable[str], days: Iterable[date]) -> str:
+    day_list = list(days)
+    return files_fingerprint(f for name in datasets for f in lake.files(name, day_list))

@@ -83,6 +83,81 @@ def lake_cmd(as_json: JsonOpt = False) -> None:
     emit({"root": str(s.lake_root), "datasets": datasets}, as_json)
 
 
+@app.command("sim")
+def sim_cmd(
+    start: Annotated[str, typer.Option("--start", help="First trading date, YYYY-MM-DD.")],
+    days: Annotated[int, typer.Option("--days", min=1, help="Trading days to simulate.")] = 1,
+    out: Annotated[str | None, typer.Option("--out", help="Raw-drop root (default $SOR_HOME/raw).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (deterministic output).")] = 7,
+    symbols: Annotated[int, typer.Option("--symbols", min=1, help="Number of symbols.")] = 5,
+    venues: Annotated[str | None, typer.Option("--venues", help="Comma list of venue codes to keep "
+                                                               "(default all: DRK1,DRK2,ECNM,ECNI,LITA,LITB).")] = None,
+    exec_format: Annotated[str, typer.Option("--exec-format", help="csv, jsonl, fix, or rotate (by day).")] = "csv",
+    tick_format: Annotated[str, typer.Option("--tick-format", help="parquet or csv.")] = "parquet",
+    big: Annotated[bool, typer.Option("--big", help="Big-day size (500 symbols, ~20 M quotes), streamed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write simulated raw drops (production formats) under OUT/YYYY-MM-DD/, ground truth in _truth/."""
+    from pathlib import Path
+
+    from sor_pipeline.simulate import run_sim
+
+    s = settings()
+    if exec_format not in {"csv", "jsonl", "fix", "rotate"} or tick_format not in {"parquet", "csv"}:
+        fail(f"unknown format: --exec-format {exec_format} --tick-format {tick_format}")
+    try:
+        summary = run_sim(
+            start=parse_date(start, "--start"), days=days, out=Path(out) if out else s.raw_root, seed=seed,
+            symbols=symbols, venues=venues.split(",") if venues else None, exec_format=exec_format,
+            tick_format=tick_format, big=big, holidays=s.holidays,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    emit(summary, as_json)
+
+
+@app.command("monitor")
+def monitor_cmd(
+    date_: DateOpt,
+    reference_start: Annotated[str | None, typer.Option("--reference-start", help="Drift reference start.")] = None,
+    reference_end: Annotated[str | None, typer.Option("--reference-end", help="Drift reference end.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data-feed health, model health and drift checks for one date, with alerts. Exit 2 on an error breach."""
+    s = settings()
+    import sor_pipeline.monitor as mon
+    from sor_pipeline.lake import Lake
+    from sor_pipeline.monitoring_wiring import champion_reference, champion_scorer
+
+    day = parse_date(date_)
+    lake = Lake(s.lake_root)
+    reference = None
+    if reference_start and reference_end:
+        reference = (parse_date(reference_start, "--reference-start"), parse_date(reference_end, "--reference-end"))
+    else:
+        reference = champion_reference(s)
+    rep = mon.run_monitor(day, lake, s, reference=reference, score=champion_scorer(s))
+    if not as_json:
+        console.print(rep.to_markdown())
+    emit(rep.summary, as_json)
+    if rep.must_stop:
+        raise typer.Exit(2)
+
+
+@app.command("rollback")
+def rollback_cmd(as_json: JsonOpt = False) -> None:
+    """Move the champion alias back to the previous champion."""
+    s = settings()
+    from sor_pipeline import registry
+
+    before = registry.champion_version(s)
+    try:
+        now = registry.rollback(s)
+    except registry.RegistryError as exc:
+        fail(str(exc))
+    emit({"model": s.model_name, "from_version": before, "champion_version": now}, as_json)
+
+
 @app.command("ui")
 def ui_cmd(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,

@@ -93,7 +93,7 @@ def sim_cmd(
     venues: Annotated[str | None, typer.Option("--venues", help="Comma list of venue codes to keep "
                                                                "(default all: DRK1,DRK2,ECNM,ECNI,LITA,LITB).")] = None,
     exec_format: Annotated[str, typer.Option("--exec-format", help="csv, jsonl, fix, or rotate (by day).")] = "csv",
-    tick_format: Annotated[str, typer.Option("--tick-format", help="parquet or csv.")] = "parquet",
+    tick_format: Annotated[str, typer.Option("--tick-format", help="parquet, csv, or rotate (by day).")] = "parquet",
     big: Annotated[bool, typer.Option("--big", help="Big-day size (500 symbols, ~20 M quotes), streamed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -103,7 +103,7 @@ def sim_cmd(
     from sor_pipeline.simulate import run_sim
 
     s = settings()
-    if exec_format not in {"csv", "jsonl", "fix", "rotate"} or tick_format not in {"parquet", "csv"}:
+    if exec_format not in {"csv", "jsonl", "fix", "rotate"} or tick_format not in {"parquet", "csv", "rotate"}:
         fail(f"unknown format: --exec-format {exec_format} --tick-format {tick_format}")
     try:
         summary = run_sim(
@@ -114,6 +114,30 @@ def sim_cmd(
     except ValueError as exc:
         fail(str(exc))
     emit(summary, as_json)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    date_: DateOpt,
+    raw: Annotated[str | None, typer.Option("--raw", help="Raw-drop root holding YYYY-MM-DD/ (default "
+                                                         "$SOR_HOME/raw), or a folder of files for the date.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last date of a range (inclusive).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Raw drop(s) to validated lake tables, bad rows quarantined with reasons (a Prefect flow run)."""
+    s = settings()
+    from flows.ingest import ingest_flow
+
+    start = parse_date(date_)
+    try:
+        days = ingest_flow(start, parse_date(end, "--end") if end else None, raw)
+    except ValueError as exc:
+        fail(str(exc))
+    slim = [{"date": d["date"], "raw_dir": d["raw_dir"],
+             "tables": {t: {k: v[k] for k in ("read", "written", "quarantined")} for t, v in d["tables"].items()}}
+            for d in days]
+    emit(slim[0] if len(slim) == 1 else {"dates": [d["date"] for d in slim], "days": slim}, as_json)
+    _ = s
 
 
 @app.command("monitor")

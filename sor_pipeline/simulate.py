@@ -34,8 +34,15 @@ def sim_config(seed: int, symbols: int, venues: list[str] | None = None, big: bo
     return config
 
 
+TICK_ROTATION: tuple[TickFormat, ...] = ("parquet", "csv")
+
+
 def exec_format_for(choice: str, day_index: int) -> ExecFormat:
     return ROTATION[day_index % len(ROTATION)] if choice == "rotate" else cast(ExecFormat, choice)
+
+
+def tick_format_for(choice: str, day_index: int) -> TickFormat:
+    return TICK_ROTATION[day_index % len(TICK_ROTATION)] if choice == "rotate" else cast(TickFormat, choice)
 
 
 def run_sim(*, start: date, days: int, out: Path, seed: int, symbols: int, venues: list[str] | None,
@@ -45,11 +52,11 @@ def run_sim(*, start: date, days: int, out: Path, seed: int, symbols: int, venue
     t0 = time.perf_counter()
     dates = next_trading_days(start, days, holidays)
     for i, day in enumerate(dates):
-        fmt = exec_format_for(exec_format, i)
+        fmt, tfmt = exec_format_for(exec_format, i), tick_format_for(tick_format, i)
         if big:
-            write_big_day(config, day, i, out, exec_format=fmt, tick_format=cast(TickFormat, tick_format))
+            write_big_day(config, day, i, out, exec_format=fmt, tick_format=tfmt)
         else:
-            write_drop(simulate_day(config, day, i), out / day.isoformat(), fmt, cast(TickFormat, tick_format), config)
+            write_drop(simulate_day(config, day, i), out / day.isoformat(), fmt, tfmt, config)
     return {"raw_dir": str(out), "dates": [d.isoformat() for d in dates], "seed": seed,
             "symbols": config.n_symbols, "venues": [v.code for v in config.venues],
             "exec_format": exec_format, "tick_format": tick_format, "seconds": round(time.perf_counter() - t0, 2)}

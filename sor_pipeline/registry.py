@@ -1,0 +1,247 @@
+"""MLflow tracking and model registry: the only module that imports MLflow.
+
+- Tracking: the URI is ``settings.resolved_tracking_uri`` (embedded sqlite by default; an MLflow
+  server works the same); the experiment is created with ``settings.artifact_location``.
+- The router ships as ONE pyfunc model: :class:`RouterPyfunc` (stateless wrapper, no model state is
+  pickled) + artefact folder ``router/`` holding ``feature_spec.json`` and the XGBoost UBJSON
+  boosters. :func:`load_router_model` reads that folder back into a RouterModel without pyfunc.
+- Registry: aliases only (never stages). ``settings.champion_alias`` is what the live router loads;
+  the champion it replaced is kept under ``settings.previous_alias`` for :func:`rollback`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import polars as pl
+import xgboost as xgb
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from sor_pipeline.models import plots
+from sor_pipeline.models.router import RouterModel
+from sor_pipeline.models.train import VenueReport
+from sor_pipeline.settings import Settings
+
+ARTIFACT_KEY = "router"
+MODEL_NAME_IN_RUN = "router"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (e.g. rollback with no previous champion)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# setup
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists; returns a client."""
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    if settings.tracking_uri is None:
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
+    client = MlflowClient()
+    if client.get_experiment_by_name(settings.experiment_name) is None:
+        client.create_experiment(settings.experiment_name, artifact_location=settings.artifact_location)
+    mlflow.set_experiment(settings.experiment_name)
+    return client
+
+
+# --------------------------------------------------------------------------------------------------
+# the pyfunc
+class RouterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+    """pyfunc face of a RouterModel: input rows (request_id, venue, FEATURE_COLUMNS...), output the
+    same keys with p_fill, slippage_bps, fallback_bps, expected_cost_bps (bps, + = cost)."""
+
+    def load_context(self, context) -> None:  # type: ignore[no-untyped-def]
+        self.router = RouterModel.load(context.artifacts[ARTIFACT_KEY])
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        frame = pl.from_pandas(pd.DataFrame(model_input))
+        out = self.router.score(frame)
+        return out.select("request_id", "venue", "venue_type", "p_fill", "slippage_bps", "fallback_bps",
+                          "expected_cost_bps").to_pandas()
+
+
+def pip_requirements() -> list[str]:
+    """Pinned runtime requirements of the pyfunc (given explicitly: inference is slow). The wrapper class
+    lives in ``sor_pipeline.registry``, so loading also needs this project installed (the live router's env)."""
+    return [f"mlflow=={mlflow.__version__}", f"xgboost-cpu=={xgb.__version__}", f"polars=={pl.__version__}",
+            f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
+
+
+def log_router_model(router: RouterModel, example: pl.DataFrame) -> str:
+    """Log ``router`` as a pyfunc in the active run; returns the model URI (``models:/m-...``).
+    ``example``: a few candidate rows (request_id, venue, FEATURE_COLUMNS) for signature and example."""
+    cols = ["request_id", "venue", *router.feature_columns]
+    example_pd = example.select(cols).to_pandas()
+    output = router.score(example.select(cols)).select(
+        "request_id", "venue", "venue_type", "p_fill", "slippage_bps", "fallback_bps", "expected_cost_bps"
+    ).to_pandas()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = router.save(Path(tmp) / ARTIFACT_KEY)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN, python_model=RouterPyfunc(), artifacts={ARTIFACT_KEY: str(folder)},
+            signature=infer_signature(example_pd, output), input_example=example_pd,
+            pip_requirements=pip_requirements(),
+        )
+        mlflow.log_dict(router.spec(), "feature_spec.json")
+    return str(info.model_uri)
+
+
+def load_router_model(uri: str) -> RouterModel:
+    """RouterModel (raw boosters + spec) from any model URI (``models:/name@champion``,
+    ``models:/name/3``, ``runs:/...``), read from the artefacts without pyfunc predict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        return RouterModel.load(local)
+
+
+# --------------------------------------------------------------------------------------------------
+# tracking
+@contextmanager
+def parent_run(settings: Settings, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """Start the retrain's parent run; yields its run id."""
+    configure(settings)
+    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+        yield run.info.run_id
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
+    if clean:
+        mlflow.log_metrics(clean, step=step)
+
+
+def log_json(obj: Any, artifact_file: str) -> None:
+    mlflow.log_dict(json.loads(json.dumps(obj, default=str)), artifact_file)
+
+
+def log_table(frame: pl.DataFrame, artifact_file: str) -> None:
+    """A frame as a CSV artefact (``artifact_file`` ends in .csv)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.write_csv(path)
+        parent = str(Path(artifact_file).parent)
+        mlflow.log_artifact(str(path), artifact_path=None if parent == "." else parent)
+
+
+def log_venue_runs(reports: list[VenueReport], params: Mapping[str, Any]) -> dict[str, str]:
+    """One nested run per venue: params, validation metrics, gain importances, calibration and
+    residual plots. Returns venue -> run id."""
+    out: dict[str, str] = {}
+    for rep in reports:
+        with mlflow.start_run(run_name=f"venue-{rep.venue}", nested=True, tags={"venue": rep.venue}) as run:
+            log_params({**params, "venue": rep.venue, "venue_type": rep.venue_type, "n_train": rep.n_train,
+                        "n_valid": rep.n_valid, "n_train_filled": rep.n_train_filled,
+                        "fill_trees": rep.fill_trees, "slippage_trees": rep.slippage_trees})
+            log_metrics({**rep.metrics, "train_seconds": rep.seconds})
+            log_json(rep.importance, "feature_importance.json")
+            for fig_fn, name in ((plots.calibration_figure, "calibration.png"),
+                                 (plots.residual_figure, "residuals.png")):
+                fig = fig_fn(rep)
+                if fig is not None:
+                    mlflow.log_figure(fig, name)
+                    plots.close(fig)
+            out[rep.venue] = run.info.run_id
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# registry
+def register_model(settings: Settings, model_uri: str, tags: Mapping[str, str]) -> str:
+    """Register ``model_uri`` as a new version of ``settings.model_name`` with ``tags``; returns the version."""
+    configure(settings)
+    mv = mlflow.register_model(model_uri, settings.model_name, tags={k: str(v) for k, v in tags.items()})
+    return str(mv.version)
+
+
+def set_version_tags(settings: Settings, version: str, tags: Mapping[str, str]) -> None:
+    client = configure(settings)
+    for k, v in tags.items():
+        client.set_model_version_tag(settings.model_name, version, k, str(v))
+
+
+def version_tags(settings: Settings, version: str) -> dict[str, str]:
+    client = configure(settings)
+    return dict(client.get_model_version(settings.model_name, version).tags)
+
+
+def find_version(settings: Settings, tag: str, value: str) -> str | None:
+    """The newest version of ``settings.model_name`` whose tag ``tag`` equals ``value``, or None."""
+    client = configure(settings)
+    try:
+        found = client.search_model_versions(f"name='{settings.model_name}' and tag.`{tag}`='{value}'")
+    except MlflowException:
+        return None
+    versions = sorted((int(mv.version) for mv in found), reverse=True)
+    return str(versions[0]) if versions else None
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_version(settings: Settings) -> str | None:
+    """Version under the champion alias, or None (no registered model or no champion yet)."""
+    return _alias_version(configure(settings), settings.model_name, settings.champion_alias)
+
+
+def previous_version(settings: Settings) -> str | None:
+    return _alias_version(configure(settings), settings.model_name, settings.previous_alias)
+
+
+def promote(settings: Settings, version: str) -> None:
+    """Move the champion alias to ``version``; the replaced champion goes to the previous alias."""
+    client = configure(settings)
+    current = _alias_version(client, settings.model_name, settings.champion_alias)
+    if current == str(version):
+        return
+    if current is not None:
+        client.set_registered_model_alias(settings.model_name, settings.previous_alias, current)
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))
+
+
+def rollback(settings: Settings) -> str:
+    """Champion back to the previous champion; returns the restored version. The rolled-back version
+    loses every alias (it is not kept as previous). Raises RegistryError if there is no previous."""
+    client = configure(settings)
+    prev = _alias_version(client, settings.model_name, settings.previous_alias)
+    if prev is None:
+        raise RegistryError(f"no '{settings.previous_alias}' version of model '{settings.model_name}' to roll back to")
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, prev)
+    client.delete_registered_model_alias(settings.model_name, settings.previous_alias)
+    client.set_model_version_tag(settings.model_name, prev, "rolled_back_to", "true")
+    return prev
+
+
+def champion_uri(settings: Settings) -> str:
+    return f"models:/{settings.model_name}@{settings.champion_alias}"
+
+
+def load_champion(settings: Settings) -> RouterModel | None:
+    """The champion's RouterModel (raw boosters), or None when there is no champion."""
+    if champion_version(settings) is None:
+        return None
+    return load_router_model(champion_uri(settings))

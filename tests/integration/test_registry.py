@@ -1,0 +1,116 @@
+"""MLflow registry round trip (sqlite in tmp) and the nightly retrain end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from schemas.features import FEATURE_COLUMNS
+from sor_pipeline import registry
+from sor_pipeline.backtest import candidate_rows, venue_day_stats
+from sor_pipeline.lake import Lake
+from sor_pipeline.models import train_router
+from sor_pipeline.retrain import run_retrain
+from sor_pipeline.settings import Settings
+from tests.synthetic_features import make_days, write_to_lake
+
+pytestmark = pytest.mark.integration
+START = date(2024, 3, 4)
+
+
+def _candidates(features: pl.DataFrame, n: int = 5) -> pl.DataFrame:
+    last = features.filter(pl.col("date") == features["date"].max())
+    return candidate_rows(last.head(n), venue_day_stats(features)).select("request_id", "venue", *FEATURE_COLUMNS)
+
+
+def _log_and_register(settings: Settings, features: pl.DataFrame, tag: str) -> str:
+    router, reports = train_router(features)
+    with registry.parent_run(settings, f"test-{tag}", {"t": tag}):
+        registry.log_venue_runs(reports, {"tag": tag})
+        uri = registry.log_router_model(router, _candidates(features, 2))
+    return registry.register_model(settings, uri, {"run_key": tag, "gate_verdict": "pass"})
+
+
+def test_registry_aliases_and_rollback(settings: Settings) -> None:
+    features, _ = make_days(START, 5, 300, seed=2)
+    v1 = _log_and_register(settings, features.filter(pl.col("date") <= date(2024, 3, 7)), "a")
+    registry.promote(settings, v1)
+    assert registry.champion_version(settings) == v1 and registry.previous_version(settings) is None
+    with pytest.raises(registry.RegistryError, match="roll back"):
+        registry.rollback(settings)
+
+    v2 = _log_and_register(settings, features, "b")
+    registry.promote(settings, v2)
+    assert registry.champion_version(settings) == v2 and registry.previous_version(settings) == v1
+    assert registry.find_version(settings, "run_key", "b") == v2
+    assert registry.rollback(settings) == v1
+    assert registry.champion_version(settings) == v1
+    client = registry.configure(settings)
+    for mv in client.search_model_versions(f"name='{settings.model_name}'"):
+        assert mv.current_stage in (None, "None")  # aliases, never stages
+        assert mv.tags["run_key"] in {"a", "b"}
+    local = registry.load_champion(settings)
+    assert local is not None and set(local.venues) == set(features["venue"].unique())
+
+
+@pytest.mark.slow
+def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path: Path) -> None:
+    """models:/<name>@champion loaded in a new interpreter (pyfunc and raw boosters) predicts the same."""
+    features, _ = make_days(START, 4, 300, seed=2)
+    registry.promote(settings, _log_and_register(settings, features, "a"))
+    cand = _candidates(features)
+    local = registry.load_champion(settings)
+    assert local is not None
+    expected = local.score(cand)["expected_cost_bps"].to_numpy()
+    cand.write_parquet(tmp_path / "cand.parquet")
+    code = textwrap.dedent(f"""
+        import polars as pl, mlflow
+        from sor_pipeline import registry
+        from sor_pipeline.settings import Settings
+        s = Settings(); registry.configure(s)
+        cand = pl.read_parquet({str(tmp_path / 'cand.parquet')!r})
+        uri = f"models:/{{s.model_name}}@{{s.champion_alias}}"
+        py = mlflow.pyfunc.load_model(uri).predict(cand.to_pandas())
+        raw = registry.load_router_model(uri).score(cand)
+        pl.DataFrame({{"py": py["expected_cost_bps"].to_numpy(), "raw": raw["expected_cost_bps"].to_numpy()}}) \\
+            .write_parquet({str(tmp_path / 'out.parquet')!r})
+    """)
+    env = {**os.environ, "SOR_HOME": str(settings.home)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert np.allclose(out["py"].to_numpy(), expected, atol=1e-6)
+    assert np.allclose(out["raw"].to_numpy(), expected, atol=1e-6)
+
+
+
+def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> None:
+    s = settings.model_copy(update={"train_window_days": 5, "backtest_folds": 3, "embargo_days": 1,
+                                    "gate_bootstrap_samples": 500})
+    features, oracle = make_days(START, 10, 300, seed=4)
+    lake = Lake(s.lake_root)
+    write_to_lake(lake, features, oracle)
+    day = features["date"].max()
+    first = run_retrain(day, lake, s)
+    print(json.dumps(first.as_dict(), default=str)[:600])
+    assert first.promoted and first.champion_version == first.challenger_version
+    assert first.cost_source == "oracle" and first.cost_diff_bps < 0 and first.p_value < s.gate_alpha
+    assert len(first.per_day) == 3 and all(d["oracle"] <= d["challenger"] + 1e-9 for d in first.per_day)
+    again = run_retrain(day, lake, s)
+    assert again.reused and again.challenger_version == first.challenger_version
+    tags = registry.version_tags(s, first.challenger_version)
+    assert {"train_window", "data_hash", "code_version", "gate_verdict"} <= set(tags)
+    # a failed gate registers the version but leaves the champion where it was
+    blocked = run_retrain(day, lake, s, data_checks_ok=False, run_key="blocked")
+    assert not blocked.promoted and blocked.challenger_version != first.challenger_version
+    assert registry.champion_version(s) == first.challenger_version
+    assert registry.version_tags(s, blocked.challenger_version)["gate_verdict"] == "fail"

@@ -55,6 +55,7 @@ class RetrainResult:
     data_hash: str
     per_day: list[dict[str, Any]] = field(default_factory=list)
     reused: bool = False
+    gate_passed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,16 +108,50 @@ def _reuse(settings: Settings, version: str) -> RetrainResult:
         run_id=tags.get("run_id", ""), verdict=tags.get("gate_verdict", ""),
         reasons=json.loads(tags.get("gate_reasons", "[]")), cost_source=tags.get("cost_source", ""),
         run_key=tags.get(RUN_KEY_TAG, ""), data_hash=tags.get("data_hash", ""),
-        per_day=json.loads(tags.get("per_day_costs", "[]")), reused=True)
+        per_day=json.loads(tags.get("per_day_costs", "[]")), reused=True,
+        gate_passed=tags.get("gate_verdict") == "pass")
+
+
+def min_history_days(settings: Settings) -> int:
+    """Feature days needed before a retrain can be judged: the folds, the embargo and 2 training days."""
+    return settings.backtest_folds + settings.embargo_days + 2
+
+
+def skipped_result(day: date, reason: str) -> RetrainResult:
+    """No challenger tonight (e.g. too little history): nothing is registered or promoted."""
+    return RetrainResult(day=day.isoformat(), promoted=False, champion_version=None, challenger_version="",
+                         p_value=float("nan"), cost_diff_bps=float("nan"), run_id="", verdict="skipped",
+                         reasons=[reason], cost_source="", run_key="", data_hash="")
+
+
+def finalize_promotion(settings: Settings, version: str, *, gate_passed: bool,
+                       sandbox: dict[str, Any] | None) -> bool:
+    """Move the champion alias to ``version`` only if the gate passed and the sandbox passed (or was not
+    required); record the outcome on the version either way. Returns whether it was promoted."""
+    sandbox_ok = sandbox is None or bool(sandbox.get("passed"))
+    promoted = gate_passed and sandbox_ok
+    if promoted:
+        registry.promote(settings, version)
+    tags = {"promoted": str(promoted).lower()}
+    if sandbox is not None:
+        tags["sandbox"] = json.dumps(sandbox, default=str)[:4900]
+    registry.set_version_tags(settings, version, tags)
+    return promoted
 
 
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
-                run_key: str | None = None, train_config: TrainConfig | None = None) -> RetrainResult:
-    """The nightly retrain for trading date ``day`` (see the module docstring)."""
+                run_key: str | None = None, train_config: TrainConfig | None = None,
+                promote: bool = True) -> RetrainResult:
+    """The nightly retrain for trading date ``day`` (see the module docstring). With ``promote=False``
+    the challenger is registered and judged but the alias is left for :func:`finalize_promotion`
+    (the nightly runs its sandbox stage in between)."""
     t0 = time.perf_counter()
     available = [d for d in lake.dates("features") if d <= day]
     if day not in available:
         raise ValueError(f"no features partition for {day}")
+    if len(available) < min_history_days(settings):
+        return skipped_result(day, f"insufficient history: {len(available)} feature days < "
+                                   f"{min_history_days(settings)} (folds + embargo + 2)")
     need = settings.train_window_days + settings.embargo_days + settings.backtest_folds
     window = available[-need:]
     train_days = available[-settings.train_window_days:]
@@ -171,13 +206,14 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         registry.log_metrics({"retrain_seconds": time.perf_counter() - t0})
     version_tags = {**tags, "gate_verdict": verdict.verdict, "gate_reasons": json.dumps(verdict.reasons)[:4000],
                     "p_value": f"{verdict.p_value:.6g}", "cost_diff_bps": f"{verdict.cost_diff_bps:.6g}",
-                    "cost_source": backtest.cost_source, "run_id": run_id, "promoted": str(verdict.passed).lower(),
+                    "cost_source": backtest.cost_source, "run_id": run_id,
+                    "promoted": str(verdict.passed and promote).lower() if promote else "pending",
                     "per_day_costs": json.dumps(per_day, default=str)[:4900]}
     version = registry.register_model(settings, model_uri, version_tags)
-    if verdict.passed:
+    if verdict.passed and promote:
         registry.promote(settings, version)
     return RetrainResult(
-        day=day.isoformat(), promoted=verdict.passed, champion_version=registry.champion_version(settings),
+        day=day.isoformat(), promoted=verdict.passed and promote, champion_version=registry.champion_version(settings),
         challenger_version=version, p_value=verdict.p_value, cost_diff_bps=verdict.cost_diff_bps, run_id=run_id,
         verdict=verdict.verdict, reasons=verdict.reasons, cost_source=backtest.cost_source, run_key=run_key,
-        data_hash=dhash, per_day=per_day)
+        data_hash=dhash, per_day=per_day, gate_passed=verdict.passed)

@@ -1,0 +1,129 @@
+"""Point-in-time routing features: the ONE implementation shared by the nightly batch, the live
+router and the simulator's closed loop.
+
+A routing request is ``request_id, symbol, side, qty, order_type, tif, limit_px, urgency,
+decision_ts``; a request that already names a ``venue`` is scored for that venue only (the batch:
+one child order = one decision), otherwise it is crossed with every candidate venue in ``venues``.
+Everything is a backward as-of lookup at ``decision_ts`` or a trailing statistic from earlier days,
+so frames holding ticks stamped after the decision never change the result.
+
+Units and signs (``s`` = +1 BUY, -1 SELL): ``limit_distance_bps`` = s*(limit_px - mid)/mid*1e4
+(+ = limit beyond the mid on our paying side, i.e. more aggressive); ``spread_bps`` = (ask-bid)/mid*1e4;
+``imbalance_5`` = (bid5 - ask5)/(bid5 + ask5) in [-1, 1] on the consolidated lit book;
+``rvol_5m_bps`` = sqrt(sum of squared mid log-returns over the trailing window)*1e4;
+``size_vs_top3`` = qty / far-side shares in the top 3 levels (asks for a buy, bids for a sell).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from schemas._types import TS_NS_UTC
+from schemas.features import FEATURE_COLUMNS
+from sor_pipeline.features.market_state import (
+    asof_lookup,
+    depth_state,
+    lazy,
+    nbbo_state,
+    offset_ns,
+    side_sign,
+    time_of_day,
+)
+
+URGENCY_CODES = {"LOW": 0.0, "MEDIUM": 1.0, "HIGH": 2.0}
+REQUEST_COLUMNS = ["request_id", "symbol", "side", "qty", "order_type", "tif", "limit_px", "urgency", "decision_ts"]
+VENUE_STAT_COLUMNS = FEATURE_COLUMNS[-5:]
+#: Keys and arrival state returned in front of FEATURE_COLUMNS.
+KEY_COLUMNS = ["request_id", "symbol", "side", "qty", "venue", "venue_type", "decision_ts", "arrival_mid"]
+_ROW = "_row"
+_VROW = "_vrow"
+
+
+def _nbbo_at_decision(req: pl.LazyFrame, nbbo: pl.DataFrame | pl.LazyFrame, window_s: float) -> pl.LazyFrame:
+    """Per request row: NBBO bid/ask/mid at decision_ts and realized variance over the window."""
+    keys = req.select(_ROW, "symbol", "decision_ts")
+    probes = pl.concat([
+        keys.select(_ROW, "symbol", pl.col("decision_ts").alias("probe_ts"), pl.lit(False).alias("_back")),
+        keys.select(_ROW, "symbol", offset_ns("decision_ts", -window_s).alias("probe_ts"), pl.lit(True).alias("_back")),
+    ])
+    hit = asof_lookup(probes, nbbo_state(nbbo))
+    now = hit.filter(~pl.col("_back")).select(_ROW, "bid_px", "ask_px", "mid_px", "cum_r2")
+    back = hit.filter(pl.col("_back")).select(_ROW, pl.col("cum_r2").alias("_cum_r2_back"))
+    return now.join(back, on=_ROW, how="left")
+
+
+def _book_at_decision(req: pl.LazyFrame, depth: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    probes = req.select(_ROW, "symbol", pl.col("decision_ts").alias("probe_ts"))
+    return asof_lookup(probes, depth_state(depth)).select(_ROW, "bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3")
+
+
+def _with_venues(req: pl.LazyFrame, venues: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    vt = lazy(venues).select("venue", "venue_type").with_row_index(_VROW)
+    if "venue" in req.collect_schema().names():
+        return req.join(vt, on="venue", how="left")
+    return req.join(vt, how="cross")
+
+
+def decision_features(
+    requests: pl.DataFrame | pl.LazyFrame,
+    nbbo: pl.DataFrame | pl.LazyFrame,
+    depth: pl.DataFrame | pl.LazyFrame,
+    venues: pl.DataFrame | pl.LazyFrame,
+    venue_stats: pl.DataFrame | pl.LazyFrame | None = None,
+    adv: pl.DataFrame | pl.LazyFrame | None = None,
+    *,
+    rvol_window_s: float = 300.0,
+    timezone: str = "America/New_York",
+    extra_columns: list[str] | None = None,
+) -> pl.DataFrame:
+    """Features for routing requests x candidate venues, strictly from data at or before decision_ts.
+
+    ``nbbo``/``depth`` are the canonical frames (any row order, may extend past the decisions);
+    ``venues`` has ``venue, venue_type``; ``venue_stats`` one row per venue with the five
+    ``venue_*_20d`` columns (from :func:`venue_stats_before`); ``adv`` ``symbol, adv`` in shares/day
+    (from :func:`adv_before`). Missing history gives null features. Returns KEY_COLUMNS +
+    FEATURE_COLUMNS (+ ``extra_columns`` carried from ``requests``), one row per request (x venue),
+    in input order."""
+    extra = list(extra_columns or [])
+    # materialised once: the row index must be the same in every branch of the plan below
+    req = lazy(requests).with_columns(pl.col("decision_ts").cast(TS_NS_UTC)).with_row_index(_ROW).collect().lazy()
+    quote = _nbbo_at_decision(req, nbbo, rvol_window_s)
+    book = _book_at_decision(req, depth)
+    s = side_sign("side")
+    mid = pl.col("mid_px")
+    far3 = pl.when(pl.col("side") == "BUY").then(pl.col("ask_sz_3")).otherwise(pl.col("bid_sz_3"))
+    depth5 = pl.col("bid_sz_5") + pl.col("ask_sz_5")
+    rv = (pl.col("cum_r2") - pl.col("_cum_r2_back").fill_null(0.0)).clip(lower_bound=0.0)
+    out = (
+        req.join(quote, on=_ROW, how="left").join(book, on=_ROW, how="left")
+        .with_columns(
+            mid.alias("arrival_mid"),
+            s.alias("side_sign"),
+            (pl.col("order_type") == "MKT").cast(pl.Float64).alias("is_mkt"),
+            (pl.col("tif") == "IOC").cast(pl.Float64).alias("is_ioc"),
+            pl.col("urgency").replace_strict(URGENCY_CODES, default=None, return_dtype=pl.Float64)
+            .alias("urgency_code"),
+            pl.when(pl.col("order_type") == "LMT").then(s * (pl.col("limit_px") - mid) / mid * 1e4)
+            .otherwise(None).alias("limit_distance_bps"),
+            ((pl.col("ask_px") - pl.col("bid_px")) / mid * 1e4).alias("spread_bps"),
+            pl.when(depth5 > 0).then((pl.col("bid_sz_5") - pl.col("ask_sz_5")) / depth5)
+            .otherwise(None).alias("imbalance_5"),
+            (rv.sqrt() * 1e4).alias("rvol_5m_bps"),
+            pl.when(far3 > 0).then(pl.col("qty") / far3).otherwise(None).alias("size_vs_top3"),
+            time_of_day("decision_ts", timezone).alias("time_of_day"),
+        )
+    )
+    out = _with_venues(out, venues)
+    if adv is not None:
+        out = out.join(lazy(adv).select("symbol", "adv"), on="symbol", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Float64).alias("adv"))
+    out = out.with_columns(
+        pl.when(pl.col("adv") > 0).then(pl.col("qty") / pl.col("adv")).otherwise(None).alias("rel_size_adv"))
+    if venue_stats is not None:
+        out = out.join(lazy(venue_stats).select("venue", *VENUE_STAT_COLUMNS), on="venue", how="left")
+    else:
+        out = out.with_columns([pl.lit(None, pl.Float64).alias(c) for c in VENUE_STAT_COLUMNS])
+    feats = [pl.col(c).cast(pl.Float64) for c in FEATURE_COLUMNS]
+    return (out.sort(_ROW, _VROW, maintain_order=True)
+            .select(*KEY_COLUMNS, *feats, *[c for c in extra if c not in KEY_COLUMNS]).collect())

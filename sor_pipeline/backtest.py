@@ -29,6 +29,7 @@ from sor_pipeline.models.metrics import auc, brier, mae, rmse
 from sor_pipeline.models.router import RouterModel
 from sor_pipeline.models.train import train_router
 from sor_pipeline.settings import Settings
+from sor_pipeline.tactics import is_ioc_expr
 
 VENUE_STAT_COLUMNS = [c for c in FEATURE_COLUMNS if c.startswith("venue_")]
 POLICIES = ("static", "challenger", "champion")
@@ -66,8 +67,10 @@ def candidate_rows(requests: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
     venues = stats.select("venue").unique().sort("venue")
     cand = req.join(venues, how="cross").sort("date")
     latest = stats.sort("date")
-    return cand.join_asof(latest, on="date", by="venue", strategy="backward", check_sortedness=False) \
-        .filter(pl.col("venue_type").is_not_null()).sort("request_id", "venue")
+    out = cand.join_asof(latest, on="date", by="venue", strategy="backward", check_sortedness=False) \
+        .filter(pl.col("venue_type").is_not_null())
+    # the tactic depends on the candidate venue (a LOW-urgency ECN child is posted, not IOC)
+    return out.with_columns(is_ioc_expr().alias("is_ioc")).sort("request_id", "venue")
 
 
 def choose(scored: pl.DataFrame, name: str) -> pl.DataFrame:

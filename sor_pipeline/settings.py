@@ -84,7 +84,12 @@ class Settings(BaseSettings):
     # --- training / backtest / gate -------------------------------------------------------------
     train_window_days: int = Field(20, ge=2, description="Trading days of features used to train.")
     backtest_folds: int = Field(5, ge=1, description="Walk-forward folds: last K trading days.")
-    embargo_days: int = Field(1, ge=0, description="Trading days dropped between train and test.")
+    embargo_days: int = Field(
+        0, ge=0,
+        description="Trading days dropped between train and test. Labels look at most 60 s (plus the order's "
+                    "life) past sent_ts, which never crosses the overnight gap, so 0 leaks nothing with daily "
+                    "folds; raise it for labels with multi-day horizons.",
+    )
     gate_alpha: float = Field(0.05, gt=0, lt=1, description="One-sided significance level of the gate.")
     gate_min_margin_bps: float = Field(0.0, ge=0, description="Required cost improvement, bps per order.")
     gate_max_venue_mae_ratio: float = Field(

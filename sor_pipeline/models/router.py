@@ -48,7 +48,8 @@ class VenueModel:
     slippage_const_bps: float | None = None
 
     def predict_p_fill(self, x: np.ndarray) -> np.ndarray:
-        """Fill probability in [0, 1] for each row of ``x`` (FEATURE_COLUMNS order)."""
+        """Expected filled share of the routed quantity in [0, 1] (the fill probability of a share), per row of
+        ``x`` (FEATURE_COLUMNS order)."""
         if self.fill is not None:
             return np.asarray(self.fill.inplace_predict(x), dtype=np.float64)
         return np.full(x.shape[0], float(self.fill_const if self.fill_const is not None else 0.5))

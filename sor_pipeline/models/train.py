@@ -27,8 +27,14 @@ from schemas.features import FEATURE_COLUMNS
 from sor_pipeline.models.metrics import auc, brier, mae, rmse
 from sor_pipeline.models.router import RouterModel, VenueModel
 
-SLIPPAGE_MONOTONE = {"rel_size_adv": 1, "spread_bps": 1}
-FILL_MONOTONE = {"rel_size_adv": -1, "size_vs_top3": -1}
+# Monotone constraints where the direction is plainly right. The venue's own trailing statistics are
+# included: a venue with higher past slippage (or more adverse markouts) is never predicted cheaper,
+# and one with a higher past fill rate never less likely to fill. Without them a regime shift (a
+# pool turning toxic) pushes the trailing stats out of the training range and the trees
+# extrapolate arbitrarily (measured: -10 bps bias on the toxic pool).
+SLIPPAGE_MONOTONE = {"rel_size_adv": 1, "spread_bps": 1, "venue_slippage_bps_20d": 1,
+                     "venue_markout_5s_bps_20d": -1, "venue_markout_60s_bps_20d": -1}
+FILL_MONOTONE = {"rel_size_adv": -1, "size_vs_top3": -1, "venue_fill_rate_20d": 1}
 MIN_ROWS = 30  # fewer rows (or one class only) -> a constant instead of a booster
 
 
@@ -38,10 +44,18 @@ class TrainConfig:
 
     n_estimators: int = 150
     max_depth: int = 4
-    learning_rate: float = 0.1
+    learning_rate: float = 0.3
     min_child_weight: float = 5.0
     subsample: float = 0.9
-    huber_slope_bps: float = 2.0
+    # Pseudo-Huber slope, bps. None = data-driven: 3 standard deviations of the training target, at
+    # least 2 bps, so only true outliers are down-weighted. A small slope (~1-2 bps, or one based on
+    # the MAD) fits something close to the median and under-prices adverse selection, whose costs sit
+    # in the tail or in a newly toxic regime (measured: -10 bps bias on a pool that turned toxic);
+    # routing needs the mean cost.
+    huber_slope_bps: float | None = None
+    # Sample weights halve every this many trading days back from the newest training day, so a
+    # regime shift (a pool turning toxic) is learned within a few nights. None = equal weights.
+    recency_half_life_days: float | None = 3.0
     valid_frac: float = 0.2
     early_stopping_rounds: int = 20
     # 1 by default: on 2 shared cores OpenMP's busy-waiting made nthread=2 ~10x slower than 1
@@ -87,18 +101,35 @@ def time_split(frame: pl.DataFrame, valid_frac: float) -> tuple[pl.DataFrame, pl
     return frame.head(frame.height - n_valid), frame.tail(n_valid)
 
 
+def recency_weights(frame: pl.DataFrame, half_life_days: float | None) -> np.ndarray | None:
+    """0.5 ** (trading-day age / half life), newest day = 1; None without a ``date`` column or half life."""
+    if half_life_days is None or "date" not in frame.columns or frame.height == 0:
+        return None
+    rank = frame.select(pl.col("date").rank("dense", descending=True).cast(pl.Float64) - 1.0).to_series()
+    return np.power(0.5, rank.to_numpy() / half_life_days)
+
+
+def robust_slope_bps(y: np.ndarray, floor: float = 2.0) -> float:
+    """Pseudo-Huber slope: 3 standard deviations of ``y``, at least ``floor`` bps."""
+    return max(floor, 3.0 * float(np.std(y))) if len(y) else floor
+
+
 def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-         config: TrainConfig) -> xgb.Booster:
-    dtrain = xgb.DMatrix(x_tr, label=y_tr, feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
+         config: TrainConfig, w_tr: np.ndarray | None = None) -> xgb.Booster:
+    dtrain = xgb.DMatrix(x_tr, label=y_tr, weight=w_tr, feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
     if len(y_va) == 0:
         return xgb.train(params, dtrain, num_boost_round=config.n_estimators)
     dvalid = xgb.DMatrix(x_va, label=y_va, feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
     booster = xgb.train(params, dtrain, num_boost_round=config.n_estimators, evals=[(dvalid, "valid")],
                         early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
     best = getattr(booster, "best_iteration", None)
-    if best is not None and best + 1 < booster.num_boosted_rounds():
-        booster = booster[: best + 1]
-    return booster
+    rounds = booster.num_boosted_rounds() if best is None else best + 1
+    # Early stopping picked the number of trees on the newest slice; now refit on train + validation
+    # so the newest day (often the one that shows a regime shift) is in the model.
+    w_all = None if w_tr is None else np.concatenate([w_tr, np.ones(len(y_va)) * float(np.max(w_tr))])
+    dall = xgb.DMatrix(np.vstack([x_tr, x_va]), label=np.concatenate([y_tr, y_va]), weight=w_all,
+                       feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
+    return xgb.train(params, dall, num_boost_round=max(1, rounds))
 
 
 def _matrix(frame: pl.DataFrame) -> np.ndarray:
@@ -117,17 +148,21 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
     t0 = time.perf_counter()
     train, valid = time_split(frame, config.valid_frac)
     base = config.params()
-    # fill-probability classifier on all rows
-    y_tr = train["filled"].cast(pl.Float64).to_numpy()
-    y_va = valid["filled"].cast(pl.Float64).to_numpy()
+    # Fill model on all rows. Its target is the filled share of the routed quantity (fill_ratio), a
+    # probability-like number in [0, 1]: the expected-cost formula needs E[filled share], and a
+    # partial fill (an ECN taking only its displayed size) must not count as a full fill.
+    y_tr = train["fill_ratio"].cast(pl.Float64).to_numpy()
+    y_va = valid["fill_ratio"].cast(pl.Float64).to_numpy()
+    filled_va = valid["filled"].cast(pl.Float64).to_numpy()
     fill: xgb.Booster | None = None
     fill_const: float | None = None
     if len(y_tr) < MIN_ROWS or y_tr.min() == y_tr.max():
         fill_const = float(np.clip(np.mean(np.concatenate([y_tr, y_va])), 1e-3, 1 - 1e-3))
     else:
-        params = {**base, "objective": "binary:logistic", "eval_metric": "logloss",
+        params = {**base, "objective": "reg:logistic", "eval_metric": "logloss",
                   "monotone_constraints": monotone_tuple(FILL_MONOTONE, FEATURE_COLUMNS)}
-        fill = _fit(params, _matrix(train), y_tr, _matrix(valid), y_va, config)
+        fill = _fit(params, _matrix(train), y_tr, _matrix(valid), y_va, config,
+                    recency_weights(train, config.recency_half_life_days))
     # slippage regressor on filled rows
     f_tr = train.filter((pl.col("filled") == 1) & pl.col("arrival_slippage_bps").is_not_null())
     f_va = valid.filter((pl.col("filled") == 1) & pl.col("arrival_slippage_bps").is_not_null())
@@ -137,12 +172,14 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
     slip_const: float | None = None
     if len(s_tr) < MIN_ROWS:
         both = np.concatenate([s_tr, s_va])
-        slip_const = float(np.median(both)) if len(both) else 0.0
+        slip_const = float(np.mean(both)) if len(both) else 0.0
     else:
-        params = {**base, "objective": "reg:pseudohubererror", "huber_slope": config.huber_slope_bps,
-                  "eval_metric": "mae", "base_score": float(np.median(s_tr)),
+        slope = config.huber_slope_bps if config.huber_slope_bps is not None else robust_slope_bps(s_tr)
+        params = {**base, "objective": "reg:pseudohubererror", "huber_slope": slope,
+                  "eval_metric": "mae", "base_score": float(np.mean(s_tr)),
                   "monotone_constraints": monotone_tuple(SLIPPAGE_MONOTONE, FEATURE_COLUMNS)}
-        slip = _fit(params, _matrix(f_tr), s_tr, _matrix(f_va), s_va, config)
+        slip = _fit(params, _matrix(f_tr), s_tr, _matrix(f_va), s_va, config,
+                    recency_weights(f_tr, config.recency_half_life_days))
     model = VenueModel(venue=venue, venue_type=venue_type, fill=fill, slippage=slip,
                        fill_const=fill_const, slippage_const_bps=slip_const)
     # validation metrics
@@ -150,7 +187,7 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
     valid_out: dict[str, np.ndarray] = {}
     if valid.height:
         p = model.predict_p_fill(_matrix(valid))
-        metrics.update(fill_auc=auc(y_va, p), fill_brier=brier(y_va, p), fill_rate_valid=float(y_va.mean()))
+        metrics.update(fill_auc=auc(filled_va, p), fill_brier=brier(y_va, p), fill_rate_valid=float(y_va.mean()))
         valid_out.update(p_fill=p, filled=y_va)
     if f_va.height:
         s = model.predict_slippage(_matrix(f_va))

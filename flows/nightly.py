@@ -1,0 +1,101 @@
+"""The nightly flow for one trading date, and the backfill over a range.
+
+ingest -> features -> tca -> monitor (an error-level breach stops here) -> retrain (train, walk-forward
+backtest, gate; the challenger is registered but not promoted) -> sandbox (the challenger, loaded as
+the live router loads it, routes a simulated day) -> promote (alias moves only if gate and sandbox
+pass) -> report, and a Prefect artifact summarising the night. A failing stage raises
+:class:`StageFailed` naming the stage and the date; nothing after it runs, so nothing is promoted,
+and a re-run resumes from the failed stage (finished stages are cached on their data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows.common import current, drop_fingerprint, lake_fingerprint, task_runner
+from flows.ingest import ingest_task
+from flows.stages import (
+    features_task,
+    monitor_task,
+    promote_task,
+    report_task,
+    retrain_task,
+    sandbox_task,
+    tca_task,
+)
+from sor_pipeline.calendar import trading_days
+from sor_pipeline.champion import champion_reference
+from sor_pipeline.faults import StageFailed
+from sor_pipeline.ingest import resolve_drop
+from sor_pipeline.nightly_summary import night_markdown, night_summary
+
+T = TypeVar("T")
+FEATURE_INPUTS = ["child_orders", "parent_orders", "fills", "nbbo", "depth", "trades", "venues"]
+TCA_INPUTS = ["child_orders", "parent_orders", "fills", "nbbo", "trades"]
+
+
+def _run(stage: str, day: date, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except StageFailed:
+        raise
+    except Exception as exc:
+        raise StageFailed(stage, day, exc) from exc
+
+
+@flow(name="sor-nightly", log_prints=True, task_runner=task_runner())
+def nightly_flow(day: date, raw_dir: str | None = None) -> dict[str, Any]:
+    """Run the whole night for trading date ``day`` from the drop under ``raw_dir`` (default
+    ``$SOR_HOME/raw``). Returns the JSON summary (DESIGN.md ``nightly`` fields)."""
+    settings, lake = current()
+    raw = Path(raw_dir) if raw_dir else settings.raw_root
+    registry_before = _run("registry", day, lambda: champion_reference(settings))
+
+    ingest = _run("ingest", day, lambda: ingest_task.with_options(
+        refresh_cache=not lake.exists("child_orders", day))(
+        day, str(raw), drop_fingerprint(resolve_drop(raw, day))))
+    history = [d for d in lake.dates("features") if d < day]
+    features = _run("features", day, lambda: features_task.with_options(
+        refresh_cache=not lake.exists("features", day))(
+        day, lake_fingerprint(lake, FEATURE_INPUTS, [day]) + lake_fingerprint(lake, ["features"], history)))
+    tca = _run("tca", day, lambda: tca_task.with_options(refresh_cache=not lake.exists("tca_child", day))(
+        day, lake_fingerprint(lake, TCA_INPUTS, [day])))
+    monitor = _run("monitor", day, lambda: monitor_task(day, registry_before, None))
+    if monitor.get("must_stop"):
+        raise StageFailed("monitor", day, RuntimeError(
+            f"error-level data/model checks failed: {', '.join(monitor.get('breached_checks', [])) or 'see monitoring'}"
+            "; training skipped, nothing promoted"))
+
+    from sor_pipeline import registry
+
+    champion_before = registry.champion_version(settings)
+    window = [d for d in lake.dates("features") if d <= day]
+    retrain = _run("retrain", day, lambda: retrain_task(
+        day, lake_fingerprint(lake, ["features", "sim_oracle"], window) + f":{champion_before}", True))
+    sandbox: dict[str, Any] | None = None
+    promoted = False
+    if retrain["challenger_version"]:
+        if retrain["gate_passed"]:
+            sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before))
+        promoted = _run("promote", day, lambda: promote_task(retrain["challenger_version"], retrain["gate_passed"],
+                                                             sandbox))
+    report = _run("report", day, lambda: report_task(day, day))
+    summary = night_summary(day, ingest=ingest, features=features, tca=tca, monitor=monitor, retrain=retrain,
+                            sandbox=sandbox, promoted=promoted, champion_version=registry.champion_version(settings),
+                            report=report)
+    create_markdown_artifact(night_markdown(summary), key=f"nightly-{day.isoformat()}",
+                             description=f"sor-pipeline nightly {day.isoformat()}")
+    return summary
+
+
+@flow(name="sor-backfill", log_prints=True)
+def backfill_flow(start: date, end: date, raw_dir: str | None = None) -> list[dict[str, Any]]:
+    """The nightly over every trading date in [start, end] (weekdays minus Settings.holidays)."""
+    settings, _ = current()
+    return [nightly_flow(d, raw_dir) for d in trading_days(start, end, settings.holidays)]

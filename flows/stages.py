@@ -1,0 +1,107 @@
+"""Prefect tasks, one per nightly stage. Each wraps one plain function of ``sor_pipeline``.
+
+Cache keys are the task's inputs (which carry fingerprints of the data it reads) plus its source,
+with results persisted under ``$SOR_HOME/prefect``: re-running a night after a crash skips the
+stages that already finished on the same data. The flow refreshes a stage's cache when its outputs
+are missing from the lake. Only transient errors (I/O, timeouts, connections) are retried.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import task
+
+from flows.common import STAGE_CACHE, current
+from sor_pipeline.faults import maybe_inject
+from sor_pipeline.settings import get_settings
+
+_RETRIES = get_settings().task_retries
+_DELAY = get_settings().task_retry_delay_s
+TRANSIENT = (OSError, TimeoutError, ConnectionError)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except TRANSIENT:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+def stage(name: str, *, cache: bool = True) -> Any:
+    opts: dict[str, Any] = {"name": name, "retries": _RETRIES, "retry_delay_seconds": _DELAY,
+                            "retry_condition_fn": _transient}
+    if cache:
+        opts.update(cache_policy=STAGE_CACHE, persist_result=True)
+    return task(**opts)
+
+
+@stage("features")
+def features_task(day: date, fingerprint: str) -> dict[str, Any]:
+    from sor_pipeline.features import write_features
+
+    maybe_inject("features")
+    settings, lake = current()
+    return write_features(day, lake, settings).as_dict()
+
+
+@stage("tca")
+def tca_task(day: date, fingerprint: str) -> dict[str, Any]:
+    from sor_pipeline.tca import run_tca, tca_summary
+
+    maybe_inject("tca")
+    _, lake = current()
+    return tca_summary(run_tca(day, lake))
+
+
+@stage("monitor", cache=False)
+def monitor_task(day: date, reference: tuple[date, date] | None, run_url: str | None) -> dict[str, Any]:
+    import sor_pipeline.monitor as mon
+    from sor_pipeline.champion import champion_scorer
+
+    maybe_inject("monitor")
+    settings, lake = current()
+    report = mon.run_monitor(day, lake, settings, reference=reference, score=champion_scorer(settings),
+                             run_url=run_url)
+    return {**report.summary, "markdown": report.to_markdown()}
+
+
+@stage("retrain")
+def retrain_task(day: date, fingerprint: str, data_checks_ok: bool) -> dict[str, Any]:
+    from sor_pipeline.retrain import run_retrain
+
+    maybe_inject("retrain")
+    settings, lake = current()
+    return run_retrain(day, lake, settings, data_checks_ok=data_checks_ok, promote=False).as_dict()
+
+
+@stage("sandbox")
+def sandbox_task(day: date, challenger_version: str, champion_version: str | None) -> dict[str, Any]:
+    from sor_pipeline.sandbox import run_sandbox
+
+    maybe_inject("sandbox")
+    settings, lake = current()
+    return run_sandbox(day, settings, lake, challenger_version, champion_version).as_dict()
+
+
+@stage("promote", cache=False)
+def promote_task(challenger_version: str, gate_passed: bool, sandbox: dict[str, Any] | None) -> bool:
+    from sor_pipeline.retrain import finalize_promotion
+
+    maybe_inject("promote")
+    settings, _ = current()
+    return finalize_promotion(settings, challenger_version, gate_passed=gate_passed, sandbox=sandbox)
+
+
+@stage("report", cache=False)
+def report_task(start: date, end: date) -> dict[str, Any]:
+    from sor_pipeline.report import build_report
+
+    maybe_inject("report")
+    settings, lake = current()
+    result = build_report(start, end, lake, settings)
+    return {"html": str(result.html), "pdf": str(result.pdf), "rule605": str(result.rule605)}

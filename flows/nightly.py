@@ -18,18 +18,18 @@ from typing import Any, TypeVar
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import current, drop_fingerprint, lake_fingerprint, task_runner
+from flows.common import current, drop_fingerprint, lake_fingerprint
 from flows.ingest import ingest_task
+from flows.retrain import run_retrain_flow
 from flows.stages import (
     features_task,
     monitor_task,
     promote_task,
     report_task,
-    retrain_task,
     sandbox_task,
     tca_task,
 )
-from sor_pipeline.calendar import trading_days
+from sor_pipeline.calendar import is_trading_day, market_today, trading_days
 from sor_pipeline.champion import champion_reference
 from sor_pipeline.faults import StageFailed
 from sor_pipeline.ingest import resolve_drop
@@ -49,11 +49,16 @@ def _run(stage: str, day: date, fn: Callable[[], T]) -> T:
         raise StageFailed(stage, day, exc) from exc
 
 
-@flow(name="sor-nightly", log_prints=True, task_runner=task_runner())
-def nightly_flow(day: date, raw_dir: str | None = None) -> dict[str, Any]:
-    """Run the whole night for trading date ``day`` from the drop under ``raw_dir`` (default
-    ``$SOR_HOME/raw``). Returns the JSON summary (DESIGN.md ``nightly`` fields)."""
+@flow(name="sor-nightly", log_prints=True)
+def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[str, Any]:
+    """Run the whole night for trading date ``day`` (default: today in the market's time zone, as the
+    schedule calls it after the close) from the drop under ``raw_dir`` (default ``$SOR_HOME/raw``).
+    Returns the JSON summary (DESIGN.md ``nightly`` fields)."""
     settings, lake = current()
+    if day is None:
+        day = market_today(settings.market_timezone)
+        if not is_trading_day(day, settings.holidays):
+            return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
     raw = Path(raw_dir) if raw_dir else settings.raw_root
     registry_before = _run("registry", day, lambda: champion_reference(settings))
 
@@ -76,12 +81,12 @@ def nightly_flow(day: date, raw_dir: str | None = None) -> dict[str, Any]:
 
     champion_before = registry.champion_version(settings)
     window = [d for d in lake.dates("features") if d <= day]
-    retrain = _run("retrain", day, lambda: retrain_task(
+    retrain = _run("retrain", day, lambda: run_retrain_flow(
         day, lake_fingerprint(lake, ["features", "sim_oracle"], window) + f":{champion_before}", True))
     sandbox: dict[str, Any] | None = None
     promoted = False
     if retrain["challenger_version"]:
-        if retrain["gate_passed"]:
+        if retrain["gate_passed"] and settings.sandbox_enabled:
             sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before))
         promoted = _run("promote", day, lambda: promote_task(retrain["challenger_version"], retrain["gate_passed"],
                                                              sandbox))

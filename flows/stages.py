@@ -70,15 +70,6 @@ def monitor_task(day: date, reference: tuple[date, date] | None, run_url: str | 
     return {**report.summary, "markdown": report.to_markdown()}
 
 
-@stage("retrain")
-def retrain_task(day: date, fingerprint: str, data_checks_ok: bool) -> dict[str, Any]:
-    from sor_pipeline.retrain import run_retrain
-
-    maybe_inject("retrain")
-    settings, lake = current()
-    return run_retrain(day, lake, settings, data_checks_ok=data_checks_ok, promote=False).as_dict()
-
-
 @stage("sandbox")
 def sandbox_task(day: date, challenger_version: str, champion_version: str | None) -> dict[str, Any]:
     from sor_pipeline.sandbox import run_sandbox

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 
 def is_trading_day(day: date, holidays: Iterable[date] = ()) -> bool:
@@ -13,7 +14,8 @@ def is_trading_day(day: date, holidays: Iterable[date] = ()) -> bool:
 def trading_days(start: date, end: date, holidays: Iterable[date] = ()) -> list[date]:
     """Trading days in [start, end], inclusive."""
     hol = set(holidays)
-    out, d = [], start
+    out: list[date] = []
+    d = start
     while d <= end:
         if is_trading_day(d, hol):
             out.append(d)
@@ -24,7 +26,8 @@ def trading_days(start: date, end: date, holidays: Iterable[date] = ()) -> list[
 def next_trading_days(start: date, n: int, holidays: Iterable[date] = ()) -> list[date]:
     """The first ``n`` trading days on or after ``start``."""
     hol = set(holidays)
-    out, d = [], start
+    out: list[date] = []
+    d = start
     while len(out) < n:
         if is_trading_day(d, hol):
             out.append(d)
@@ -38,3 +41,8 @@ def previous_trading_day(day: date, holidays: Iterable[date] = ()) -> date:
     while not is_trading_day(d, hol):
         d -= timedelta(days=1)
     return d
+
+
+def market_today(timezone: str = "America/New_York") -> date:
+    """Today's date in the market's time zone (the trading date a post-close schedule runs for)."""
+    return datetime.now(ZoneInfo(timezone)).date()

@@ -172,7 +172,11 @@ RawOpt = Annotated[str | None, typer.Option("--raw", help="Raw-drop root (defaul
 
 
 @app.command("nightly")
-def nightly_cmd(date_: DateOpt, raw: RawOpt = None, as_json: JsonOpt = False) -> None:
+def nightly_cmd(
+    date_: Annotated[str | None, typer.Option("--date", help="Trading date (default: today, market time).")] = None,
+    raw: RawOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The full nightly for one trading date: ingest, features, TCA, monitor, retrain, gate, sandbox,
     promote, report."""
     s = settings()
@@ -180,10 +184,10 @@ def nightly_cmd(date_: DateOpt, raw: RawOpt = None, as_json: JsonOpt = False) ->
     from sor_pipeline.faults import StageFailed
 
     try:
-        out = nightly_flow(parse_date(date_), raw)
+        out = nightly_flow(parse_date(date_) if date_ else None, raw)
     except StageFailed as exc:
         fail(str(exc))
-    if not as_json:
+    if not as_json and "skipped" not in out:
         _print_night(out)
     emit(out, as_json)
     _ = s
@@ -331,6 +335,17 @@ def rollback_cmd(as_json: JsonOpt = False) -> None:
     except registry.RegistryError as exc:
         fail(str(exc))
     emit({"model": s.model_name, "from_version": before, "champion_version": now}, as_json)
+
+
+@app.command("serve")
+def serve_cmd() -> None:
+    """Serve the nightly on its cron schedule (weekdays after the close); stop with SIGTERM."""
+    s = settings()
+    from flows.deploy import DEPLOYMENT_NAME, serve_nightly
+
+    console.print(f"serving {DEPLOYMENT_NAME}: cron '{s.schedule_cron}' ({s.market_timezone}); "
+                  f"Prefect API {s.prefect_api_url or 'ephemeral (set SOR_PREFECT_API_URL for a server)'}")
+    serve_nightly(s)
 
 
 @app.command("ui")

@@ -29,7 +29,7 @@ from sor_pipeline import registry
 from sor_pipeline.backtest import candidate_rows, regret, venue_day_stats, walk_forward
 from sor_pipeline.gate import evaluate_gate
 from sor_pipeline.lake import Lake
-from sor_pipeline.models.train import TrainConfig, train_router
+from sor_pipeline.models.train import Mapper, TrainConfig, train_router
 from sor_pipeline.settings import Settings
 
 RUN_KEY_TAG = "run_key"
@@ -141,7 +141,7 @@ def finalize_promotion(settings: Settings, version: str, *, gate_passed: bool,
 
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
                 run_key: str | None = None, train_config: TrainConfig | None = None,
-                promote: bool = True) -> RetrainResult:
+                promote: bool = True, mapper: Mapper | None = None) -> RetrainResult:
     """The nightly retrain for trading date ``day`` (see the module docstring). With ``promote=False``
     the challenger is registered and judged but the alias is left for :func:`finalize_promotion`
     (the nightly runs its sandbox stage in between)."""
@@ -169,12 +169,12 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     champion = registry.load_champion(settings)
 
     backtest = walk_forward(features, settings, champion=champion, oracle=oracle,
-                            train_fn=lambda frame: train_router(frame, train_config)[0])
+                            train_fn=lambda frame: train_router(frame, train_config, mapper=mapper)[0])
     verdict = evaluate_gate(backtest.days, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
                             data_checks_ok=data_checks_ok)
     train_frame = features.filter(pl.col("date").is_in(train_days))
     meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
-    challenger, reports = train_router(train_frame, train_config, meta=meta)
+    challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
     per_day = _per_day(backtest.days)
 
     code = code_version()

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
         1.25, ge=1.0, description="Reject if any venue's slippage MAE exceeds the champion's by this ratio."
     )
     gate_bootstrap_samples: int = Field(2000, ge=100)
+    sandbox_enabled: bool = Field(True, description="Route a simulated day with the challenger before promoting.")
+    sandbox_symbols: int = Field(5, ge=1, description="Symbols of the sandbox's simulated day.")
+    sandbox_tolerance_bps: float = Field(
+        0.0, ge=0, description="The challenger may cost at most this much more than the champion in the sandbox.")
     seed: int = 7
 
     # --- schedule -------------------------------------------------------------------------------

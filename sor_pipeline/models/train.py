@@ -16,6 +16,7 @@ the live router can score in microseconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,8 +214,22 @@ def venue_type_map(frame: pl.DataFrame) -> dict[str, str]:
     return out
 
 
+VenueJob = tuple[pl.DataFrame, str, str, "TrainConfig"]
+#: Runs ``train_venue`` over jobs and returns the results in order. The default is the builtin map;
+#: the Prefect flows pass one that submits a task per venue to the configured task runner (threads
+#: or a Dask cluster), so per-venue training fans out without a second code path.
+Mapper = Callable[[Callable[..., tuple[VenueModel, VenueReport]], list[VenueJob]],
+                  list[tuple[VenueModel, VenueReport]]]
+
+
+def serial_map(fn: Callable[..., tuple[VenueModel, VenueReport]],
+               jobs: list[VenueJob]) -> list[tuple[VenueModel, VenueReport]]:
+    return [fn(*job) for job in jobs]
+
+
 def train_router(features: pl.DataFrame, config: TrainConfig | None = None, *,
-                 meta: dict[str, Any] | None = None) -> tuple[RouterModel, list[VenueReport]]:
+                 meta: dict[str, Any] | None = None,
+                 mapper: Mapper | None = None) -> tuple[RouterModel, list[VenueReport]]:
     """Train every venue present in ``features`` (a Features-shaped frame of the training window).
 
     Returns the RouterModel and one VenueReport per venue (sorted by venue)."""
@@ -224,10 +239,12 @@ def train_router(features: pl.DataFrame, config: TrainConfig | None = None, *,
     types = venue_type_map(features)
     venues: dict[str, VenueModel] = {}
     reports: list[VenueReport] = []
-    for part in features.partition_by("venue", maintain_order=False):
+    jobs: list[VenueJob] = []
+    for part in sorted(features.partition_by("venue", maintain_order=True), key=lambda p: str(p["venue"][0])):
         venue = str(part["venue"][0])
-        model, report = train_venue(part, venue, types[venue], config)
-        venues[venue] = model
+        jobs.append((part, venue, types[venue], config))
+    for model, report in (mapper or serial_map)(train_venue, jobs):
+        venues[model.venue] = model
         reports.append(report)
     reports.sort(key=lambda r: r.venue)
     info = {"train_rows": features.height, **(meta or {})}

@@ -9,7 +9,7 @@ export SOR_REAL_DATA ?= $(abspath ../shared/data/real)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all lint typecheck check bench ui clean
+.PHONY: setup browser demo test test-all lint typecheck check bench ui clean
 
 $(UV):
 	$(PYTHON) -m pip install --user --quiet "uv>=0.5"
@@ -20,13 +20,21 @@ $(UV):
 
 setup: .venv/.synced
 
+# Headless Chromium and poppler (Debian packages) for the report's browser and PDF render tests;
+# installed when missing and apt is usable (root), otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) ; } || \
+	  echo "chromium/poppler not installed: browser and PDF render tests will skip"
+
 demo: setup
 	$(UV) run --frozen sor-pipeline demo $(DEMO_ARGS)
 
-test: setup
+test: setup browser
 	$(UV) run --frozen pytest -n 2 $(PYTEST_ARGS)
 
-test-all: setup
+test-all: setup browser
 	$(UV) run --frozen pytest -n 2 -m "" $(PYTEST_ARGS)
 
 lint: setup

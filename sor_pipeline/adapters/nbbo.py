@@ -2,19 +2,27 @@
 
 For each symbol, at each quote update (in time order; input order breaks ties), every venue's
 latest quote is carried forward; a flagged quote (ZERO, CROSSED, EMPTY, ...) withdraws that venue
-until its next unflagged quote. The NBBO is the best (highest) bid and best (lowest) ask over the
-venues' current quotes, with sizes summed over the venues at those prices (shares), ``mid_px`` =
-(bid + ask) / 2, and ``flag`` LOCKED (bid == ask) or CROSSED (bid > ask) across venues, null when
-normal. One row per (symbol, ts): the state after the last update at that ts; rows where a side is
-empty are dropped, as are rows that repeat the previous NBBO of the symbol.
+until its next unflagged quote, and a side with a price <= 0 (or null) is empty for that venue. The
+NBBO is the best (highest) bid and best (lowest) ask over the venues' current quotes, with sizes
+summed over the venues at those prices (shares), ``mid_px`` = (bid + ask) / 2, and ``flag`` LOCKED
+(bid == ask) or CROSSED (bid > ask) across venues, null when normal. One row per (symbol, ts): the
+state after the last update at that ts; rows where a side is empty are dropped, as are rows that
+repeat the previous NBBO of the symbol. Rows come by symbol (first appearance in the input), then ts.
 
-Cost: one sort by (symbol, ts) plus, per venue, five forward fills and an incremental
-best-price/size update over the whole column — O(rows x venues) vectorised work and a handful of
-int64/float64 columns of memory (20 M quotes, 8 venues: a few seconds, ~2-3 GB peak).
+Cost: symbol and venue strings become integer codes once; one stable sort on a single int64 key
+(symbol code, ts); then, per chunk of whole symbols (``chunk_rows`` rows), a numpy pass per venue
+present in the chunk: the index of that venue's latest quote (running maximum), reset at symbol
+starts, and an incremental best-price/size update. Work O(rows x venues), memory O(rows) for the
+sorted columns plus O(chunk_rows) scratch (20 M quotes, 500 symbols, 4-13 venues: see
+``benchmarks/nbbo.py``).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import polars as pl
 
 from schemas import columns_of
@@ -23,71 +31,128 @@ from schemas.market import Nbbo
 
 _NO_BID = -1.0
 _NO_ASK = float("inf")
+#: Default rows per chunk of the numpy pass (whole symbols; a bigger symbol is one chunk).
+CHUNK_ROWS = 50_000
 
 
-def build_nbbo(quotes: pl.DataFrame) -> pl.DataFrame:
-    """NBBO rows conforming to ``schemas.market.Nbbo`` from canonical ``quotes`` (extra columns ignored)."""
-    cols = list(columns_of(Nbbo))
-    if quotes.height == 0:
-        return pl.DataFrame(schema=columns_of(Nbbo))
-    q = (
-        quotes.select(
-            pl.col("ts").cast(TS_NS_UTC).cast(pl.Int64).alias("ts"), "symbol", "venue",
-            "bid_px", "bid_sz", "ask_px", "ask_sz",
-            (pl.col("flag").is_null() if "flag" in quotes.columns else pl.lit(True)).alias("ok"),
-        )
-        .with_columns(pl.col("symbol").cast(pl.Utf8).cast(pl.Categorical).to_physical().cast(pl.Int64).alias("sid"))
-        .sort("sid", "ts", maintain_order=True)
+def _codes(col: str, categories: pl.Series) -> pl.Expr:
+    """Integer code of a string column: its position in ``categories`` (UInt32)."""
+    return pl.col(col).cast(pl.Utf8).cast(pl.Enum(categories)).to_physical()
+
+
+def _sorted_inputs(quotes: pl.DataFrame) -> tuple[dict[str, np.ndarray], pl.Series]:
+    """Integer-coded inputs with usable prices (withdrawn side: bid -1, ask +inf, size 0) as numpy
+    arrays sorted by (symbol code, ts), ties in input order; and the symbol categories (first
+    appearance order, which is the output's symbol order)."""
+    symbols = quotes.get_column("symbol").cast(pl.Utf8).unique(maintain_order=True)
+    venues = quotes.get_column("venue").cast(pl.Utf8).unique().sort()
+    ok = pl.col("flag").is_null() if "flag" in quotes.columns else pl.lit(True)
+    q = quotes.select(
+        pl.col("ts").cast(TS_NS_UTC).cast(pl.Int64).alias("ts"),
+        _codes("symbol", symbols).alias("sid"),
+        _codes("venue", venues).alias("vid"),
+        pl.when(ok & (pl.col("bid_px") > 0)).then(pl.col("bid_px")).otherwise(_NO_BID).cast(pl.Float64).alias("b"),
+        pl.when(ok & (pl.col("ask_px") > 0)).then(pl.col("ask_px")).otherwise(_NO_ASK).cast(pl.Float64).alias("a"),
+        pl.when(ok).then(pl.col("bid_sz")).otherwise(0).fill_null(0).cast(pl.Int64).alias("bs"),
+        pl.when(ok).then(pl.col("ask_sz")).otherwise(0).fill_null(0).cast(pl.Int64).alias("as"),
     )
-    sid, venue, ok = q.get_column("sid"), q.get_column("venue"), q.get_column("ok")
-    # an update by venue v: its prices if usable, else "withdrawn" sentinels; null = no update by v
-    bid_in = pl.when(ok & (pl.col("bid_px") > 0)).then(pl.col("bid_px")).otherwise(_NO_BID)
-    ask_in = pl.when(ok & (pl.col("ask_px") > 0)).then(pl.col("ask_px")).otherwise(_NO_ASK)
-    bsz_in = pl.when(ok).then(pl.col("bid_sz")).otherwise(0)
-    asz_in = pl.when(ok).then(pl.col("ask_sz")).otherwise(0)
-    n = q.height
-    best_bid = pl.Series("bid_px", [_NO_BID] * n, dtype=pl.Float64)
-    best_ask = pl.Series("ask_px", [_NO_ASK] * n, dtype=pl.Float64)
-    bid_sz = pl.Series("bid_sz", [0] * n, dtype=pl.Int64)
-    ask_sz = pl.Series("ask_sz", [0] * n, dtype=pl.Int64)
-    for v in venue.unique().sort().to_list():
-        mine = venue == v
-        cur = q.select(
-            pl.when(mine).then(pl.col("sid")).forward_fill().alias("s"),
-            pl.when(mine).then(bid_in).forward_fill().alias("b"),
-            pl.when(mine).then(bsz_in).forward_fill().alias("bs"),
-            pl.when(mine).then(ask_in).forward_fill().alias("a"),
-            pl.when(mine).then(asz_in).forward_fill().alias("as"),
-        )
-        live = cur.get_column("s").eq_missing(sid)  # the carried quote belongs to this symbol
-        frame = pl.DataFrame({"bb": best_bid, "bsz": bid_sz, "ba": best_ask, "asz": ask_sz}).with_columns(
-            pl.when(live).then(cur.get_column("b")).otherwise(_NO_BID).alias("b"),
-            pl.when(live).then(cur.get_column("a")).otherwise(_NO_ASK).alias("a"),
-            pl.when(live).then(cur.get_column("bs")).otherwise(0).fill_null(0).alias("bs"),
-            pl.when(live).then(cur.get_column("as")).otherwise(0).fill_null(0).alias("as"),
-        )
-        upd = frame.select(
-            pl.max_horizontal("bb", "b").alias("bb"),
-            pl.when(pl.col("b") > pl.col("bb")).then(pl.col("bs"))
-            .when((pl.col("b") == pl.col("bb")) & (pl.col("b") > 0)).then(pl.col("bsz") + pl.col("bs"))
-            .otherwise(pl.col("bsz")).alias("bsz"),
-            pl.min_horizontal("ba", "a").alias("ba"),
-            pl.when(pl.col("a") < pl.col("ba")).then(pl.col("as"))
-            .when((pl.col("a") == pl.col("ba")) & pl.col("a").is_finite()).then(pl.col("asz") + pl.col("as"))
-            .otherwise(pl.col("asz")).alias("asz"),
-        )
-        best_bid, bid_sz = upd.get_column("bb"), upd.get_column("bsz")
-        best_ask, ask_sz = upd.get_column("ba"), upd.get_column("asz")
+    if q.get_column("ts").is_sorted() and symbols.len() < 2**16:
+        # a feed in time order: a stable radix sort on the 16-bit symbol code is enough
+        perm = np.argsort(q.get_column("sid").to_numpy().astype(np.uint16), kind="stable")
+    else:
+        perm = q.select(pl.arg_sort_by("sid", "ts", maintain_order=True)).to_series().to_numpy()
+    arrays = {}
+    for c in q.columns:  # one column at a time, releasing each input column once permuted
+        arrays[c] = q.get_column(c).to_numpy()[perm]
+        q = q.drop(c)
+    return arrays, symbols
 
-    out = pl.DataFrame({"ts": q.get_column("ts"), "sid": sid, "symbol": q.get_column("symbol"),
-                        "bid_px": best_bid, "bid_sz": bid_sz, "ask_px": best_ask, "ask_sz": ask_sz})
-    last_of_ts = (pl.col("ts") != pl.col("ts").shift(-1)) | (pl.col("sid") != pl.col("sid").shift(-1))
-    out = out.filter(last_of_ts.fill_null(True) & (pl.col("bid_px") > 0) & pl.col("ask_px").is_finite())
-    same = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in ("sid", "bid_px", "bid_sz", "ask_px", "ask_sz")])
-    out = out.filter(~same.fill_null(False))
+
+def _chunk_bounds(sid: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
+    """[start, end) row ranges of whole symbols, each about ``chunk_rows`` rows (sid sorted)."""
+    n = sid.size
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    bounds, lo = [], 0
+    while lo < n:
+        k = int(np.searchsorted(starts, lo + chunk_rows, side="left"))
+        hi = int(starts[k]) if k < starts.size else n
+        hi = n if hi <= lo else hi
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+def _venue_columns(sid: np.ndarray, vid: np.ndarray) -> tuple[np.ndarray, int]:
+    """Column of each row's venue among its symbol's venues (0..k-1), and the widest k."""
+    key = (sid - sid[0]).astype(np.int64) * (int(vid.max()) + 1) + vid
+    pairs, col = np.unique(key, return_inverse=True)
+    first = np.r_[True, (pairs[1:] // (int(vid.max()) + 1)) != (pairs[:-1] // (int(vid.max()) + 1))]
+    idx = np.arange(pairs.size)
+    rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
+    return rank[col.ravel()], int(rank.max()) + 1
+
+
+def _best(px: np.ndarray, sz: np.ndarray, last: np.ndarray, dead: np.ndarray, empty: float,
+          bid: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Best price over the venue columns (max for bids, min for asks) and the size summed over the
+    venues quoting it; ``last`` (venues x rows) indexes each venue's current quote."""
+    vp = px.take(last)
+    vp[dead] = empty
+    best = vp.max(axis=0) if bid else vp.min(axis=0)
+    return best, np.where(vp == best, sz.take(last), 0).sum(axis=0)
+
+
+def _nbbo_chunk(ts: np.ndarray, sid: np.ndarray, vid: np.ndarray, b: np.ndarray, a: np.ndarray,
+                bs: np.ndarray, as_: np.ndarray) -> dict[str, np.ndarray]:
+    """NBBO rows of one chunk of whole symbols (arrays sorted by sid, ts); returns the kept rows.
+
+    ``last[j, i]``: row of the latest update at or before row i by the j-th venue of row i's symbol
+    (running maximum along the rows); at or below ``floor[i]`` (the row before the symbol's first)
+    it belongs to an earlier symbol, i.e. that venue has not quoted the symbol yet."""
+    n = ts.size
+    rows = np.arange(n, dtype=np.int64)
+    new_sym = np.r_[True, sid[1:] != sid[:-1]]
+    floor = np.maximum.accumulate(np.where(new_sym, rows, 0)) - 1
+    col, width = _venue_columns(sid, vid)
+    last = np.repeat(floor[None, :], width, axis=0)
+    last[col, rows] = rows
+    np.maximum.accumulate(last, axis=1, out=last)
+    dead = last <= floor
+    best_b, size_b = _best(b, bs, last, dead, _NO_BID, bid=True)
+    best_a, size_a = _best(a, as_, last, dead, _NO_ASK, bid=False)
+    del last, dead
+    last_of_ts = np.r_[(ts[1:] != ts[:-1]) | new_sym[1:], True]
+    keep = np.flatnonzero(last_of_ts & (best_b > 0) & np.isfinite(best_a))
+    out = {"ts": ts[keep], "sid": sid[keep], "bid_px": best_b[keep], "bid_sz": size_b[keep],
+           "ask_px": best_a[keep], "ask_sz": size_a[keep]}
+    same = np.zeros(keep.size, dtype=bool)
+    if keep.size > 1:
+        same[1:] = np.logical_and.reduce([out[c][1:] == out[c][:-1]
+                                          for c in ("sid", "bid_px", "bid_sz", "ask_px", "ask_sz")])
+    return {c: arr[~same] for c, arr in out.items()}
+
+
+def build_nbbo(quotes: pl.DataFrame, chunk_rows: int = CHUNK_ROWS, workers: int | None = None) -> pl.DataFrame:
+    """NBBO rows conforming to ``schemas.market.Nbbo`` from canonical ``quotes`` (extra columns ignored).
+
+    ``chunk_rows`` bounds the scratch memory of the numpy pass (rows per chunk of whole symbols;
+    about ``chunk_rows`` x venues x 40 bytes per worker). ``workers`` threads work chunks in
+    parallel (numpy releases the GIL; default min(4, CPUs)); the output does not depend on either."""
+    cols = columns_of(Nbbo)
+    if quotes.height == 0:
+        return pl.DataFrame(schema=cols)
+    arrays, symbols = _sorted_inputs(quotes)
+    names = ("ts", "sid", "vid", "b", "a", "bs", "as")
+    bounds = _chunk_bounds(arrays["sid"], max(1, chunk_rows))
+    n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(n_workers) as pool:
+        parts = list(pool.map(lambda lh: _nbbo_chunk(*(arrays[c][lh[0]:lh[1]] for c in names)), bounds))
+    merged = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+    out = pl.DataFrame(merged).with_columns(
+        pl.col("ts").cast(TS_NS_UTC), symbols.gather(merged["sid"]).alias("symbol"))
     return out.select(
-        pl.col("ts").cast(TS_NS_UTC), "symbol", "bid_px", "bid_sz", "ask_px", "ask_sz",
+        "ts", "symbol", "bid_px", "bid_sz", "ask_px", "ask_sz",
         ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("mid_px"),
         pl.when(pl.col("bid_px") == pl.col("ask_px")).then(pl.lit("LOCKED"))
         .when(pl.col("bid_px") > pl.col("ask_px")).then(pl.lit("CROSSED")).otherwise(None).alias("flag"),
-    ).select(cols)
+    ).select(list(cols))

@@ -65,7 +65,7 @@ def run_waterfall(config: SimConfig, requests: pl.DataFrame, ranking: pl.DataFra
     """Simulate every request's waterfall; returns child_orders, fills and the oracle rows."""
     venues = [v.code for v in config.venues]
     vtypes = {v.code: v.venue_type for v in config.venues}
-    lat_us = {v.code: v.latency_us for v in config.venues}
+    lat_us = {v.code: float(v.latency_us) for v in config.venues}  # mixed int/float would break replace_strict
     lit = [i for i, v in enumerate(venues) if vtypes[v] == "LIT"]
     nv, n = len(venues), requests.height
     order, prop1, explored, pred = route_order(requests, ranking, venues, config.epsilon, rng)

@@ -6,8 +6,10 @@ Generates one canonical day with numpy (tests/fixtures_market.py) into a tempora
 stage in its own subprocess and reports wall time (s, the work only, imports excluded) and peak RSS
 (GB, ``ru_maxrss`` of that subprocess; data generation runs in its own subprocess so that no
 stage inherits its high-water mark across fork/exec): ``floor`` = bare read of the Parquet columns the build needs,
-``features`` = build_features, ``tca`` = run_tca, ``pandas`` = the same labels (arrival slippage and
-markouts) with pandas ``merge_asof``. Ratios: features / floor (target <= 4), pandas / features (>= 10).
+``features`` = build_features, ``tca`` = run_tca, ``labels`` = our polars path for exactly what the
+pandas stage computes (arrival mid, slippage, markouts from the same columns), ``pandas`` = those labels
+with pandas ``merge_asof``. Ratios: features / floor (target <= 4), pandas / features (target >= 10) and
+pandas / labels (the like-for-like comparison).
 With ``--json`` the last stdout line is one JSON object of the figures.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -55,7 +58,7 @@ def stage(name: str, lake_dir: Path) -> dict[str, float]:
     """Run one stage in this process; return wall seconds and peak RSS GB."""
     import polars as pl
 
-    from sor_pipeline.features import build_features
+    from sor_pipeline.features import build_features, child_labels
     from sor_pipeline.lake import Lake
     from sor_pipeline.settings import Settings
     from sor_pipeline.tca import run_tca
@@ -71,6 +74,16 @@ def stage(name: str, lake_dir: Path) -> dict[str, float]:
         rows = build_features(DAY, lake, Settings(home=lake_dir)).height
     elif name == "tca":
         rows = run_tca(DAY, lake)["tca_child"].written
+    elif name == "labels":  # ours, on exactly the pandas stage's inputs and outputs (apples to apples)
+        from sor_pipeline.features.market_state import code_of, nbbo_state, symbol_codes
+
+        kids = lake.read("child_orders", [DAY]).select("child_id", "symbol", "side", "qty", "sent_ts").collect()
+        fill_rows = lake.read("fills", [DAY]).select(NEEDED["fills"])
+        qi = nbbo_state(lake.read("nbbo", [DAY]).select("ts", "symbol", "bid_px", "ask_px", "mid_px"),
+                        symbol_codes(kids))
+        kids = kids.with_columns(qi.lookup(code_of(kids["symbol"], qi.codes), kids["sent_ts"], ["mid_px"])
+                                 .to_series().alias("arrival_mid"))
+        rows = child_labels(kids, fill_rows, qi, [1.0, 5.0, 30.0, 60.0]).collect().height
     elif name == "pandas":
         kids = lake.read("child_orders", [DAY]).select("child_id", "symbol", "side", "sent_ts").collect()
         fills = lake.read("fills", [DAY]).select(NEEDED["fills"]).collect()
@@ -85,9 +98,18 @@ def stage(name: str, lake_dir: Path) -> dict[str, float]:
 
 
 def run_stage(name: str, lake_dir: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--stage", name, "--lake", str(lake_dir)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    """Run one stage in a fresh child process; ``peak_gb`` is that child's own ``ru_maxrss`` (from wait4)."""
+    with subprocess.Popen([sys.executable, __file__, "--stage", name, "--lake", str(lake_dir)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"stage {name} failed ({proc.returncode}):\n{err}")
+    res: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    res["peak_gb"] = round(usage.ru_maxrss / 1024**2, 3)
+    return res
 
 
 def main() -> None:
@@ -117,7 +139,7 @@ def main() -> None:
                              check=True, capture_output=True, text=True)
         sizes = json.loads(out.stdout.strip().splitlines()[-1])
         gen_s = time.perf_counter() - t0
-        names = ["floor", "features", "tca"] + ([] if a.skip_pandas else ["pandas"])
+        names = ["floor", "features", "tca", "labels"] + ([] if a.skip_pandas else ["pandas"])
         res = {}
         for n in names:
             res[n] = run_stage(n, lake_dir)
@@ -128,6 +150,7 @@ def main() -> None:
         "sizes": sizes, "generate_s": round(gen_s, 2), "stages": res,
         "features_over_floor": round(fw / fl, 2) if fl else None,
         "pandas_over_features": round(res["pandas"]["wall_s"] / fw, 2) if "pandas" in res else None,
+        "pandas_over_labels": round(res["pandas"]["wall_s"] / res["labels"]["wall_s"], 2) if "pandas" in res else None,
         "features_peak_gb": res["features"]["peak_gb"], "tca_peak_gb": res["tca"]["peak_gb"],
     }
     if a.json:

@@ -20,11 +20,6 @@ quotes as (
     from nbbo
     where date = $date
 ),
-arrival as (
-    select k.child_id, q.mid_px as arrival_mid, q.bid_px as arrival_bid, q.ask_px as arrival_ask
-    from kids as k
-    asof left join quotes as q on k.symbol = q.symbol and k.sent_ns >= q.ts_ns
-),
 fill_rows as (
     select f.exec_id, f.child_id, epoch_ns(f.ts) as fill_ns, f.qty, f.px, f.fee_bps, f.liquidity, k.symbol, k.s
     from fills as f
@@ -34,25 +29,36 @@ fill_rows as (
 horizons as (
     select * from (values (1, 1000000000), (5, 5000000000), (30, 30000000000), (60, 60000000000)) as h (h_s, h_ns)
 ),
+-- every nbbo lookup of the statement in one asof pass over the quotes (one sort of the quotes):
+-- h_s = 0: a child's arrival quote at sent_ts (id = child_id); h_s > 0: a fill's mid at fill_ts + h (id = exec_id)
 probes as (
-    select fr.exec_id, fr.symbol, h.h_s, fr.fill_ns + h.h_ns as probe_ns
+    select child_id as id, 0 as h_s, symbol, sent_ns as probe_ns
+    from kids
+    union all
+    select fr.exec_id as id, h.h_s, fr.symbol, fr.fill_ns + h.h_ns as probe_ns
     from fill_rows as fr
     cross join horizons as h
 ),
-probe_mids as (
-    select p.exec_id, p.h_s, q.mid_px
+probe_quotes as (
+    select p.id, p.h_s, q.bid_px, q.ask_px, q.mid_px
     from probes as p
     asof left join quotes as q on p.symbol = q.symbol and p.probe_ns >= q.ts_ns
 ),
+arrival as (
+    select id as child_id, mid_px as arrival_mid, bid_px as arrival_bid, ask_px as arrival_ask
+    from probe_quotes
+    where h_s = 0
+),
 fill_mids as (
     select
-        exec_id,
+        id as exec_id,
         max(mid_px) filter (where h_s = 1) as mid_1s,
         max(mid_px) filter (where h_s = 5) as mid_5s,
         max(mid_px) filter (where h_s = 30) as mid_30s,
         max(mid_px) filter (where h_s = 60) as mid_60s
-    from probe_mids
-    group by exec_id
+    from probe_quotes
+    where h_s > 0
+    group by id
 ),
 per_fill as (
     select
@@ -111,18 +117,27 @@ intervals as (
     from kids as k
     left join per_child as pc on k.child_id = pc.child_id
 ),
-interval_end as (
-    select i.child_id, i.symbol, i.sent_ns, t.cum_qty as end_qty, t.cum_notional as end_notional
-    from intervals as i
-    asof left join trade_cum as t on i.symbol = t.symbol and i.end_ns >= t.ts_ns
+-- both ends of each interval in one asof pass over the trades: the start takes trades strictly
+-- before sent_ts (integer ns: ts_ns <= sent_ns - 1), the end trades at or before end_ns
+interval_probes as (
+    select child_id, symbol, 0 as at_end, sent_ns - 1 as probe_ns from intervals
+    union all
+    select child_id, symbol, 1 as at_end, end_ns as probe_ns from intervals
+),
+interval_cum as (
+    select p.child_id, p.at_end, t.cum_qty, t.cum_notional
+    from interval_probes as p
+    asof left join trade_cum as t on p.symbol = t.symbol and p.probe_ns >= t.ts_ns
 ),
 interval_vwap as (
     select
-        e.child_id,
-        (coalesce(e.end_notional, 0) - coalesce(t.cum_notional, 0))
-            / nullif(coalesce(e.end_qty, 0) - coalesce(t.cum_qty, 0), 0) as vwap
-    from interval_end as e
-    asof left join trade_cum as t on e.symbol = t.symbol and e.sent_ns > t.ts_ns
+        child_id,
+        (coalesce(max(cum_notional) filter (where at_end = 1), 0)
+            - coalesce(max(cum_notional) filter (where at_end = 0), 0))
+            / nullif(coalesce(max(cum_qty) filter (where at_end = 1), 0)
+                - coalesce(max(cum_qty) filter (where at_end = 0), 0), 0) as vwap
+    from interval_cum
+    group by child_id
 )
 select
     k.child_id,

@@ -58,15 +58,29 @@ ends as (
     left join kid_agg as ka on p.parent_id = ka.parent_id
     left join fill_agg as fa on p.parent_id = fa.parent_id
 ),
-with_arrival as (
-    select e.*, q.mid_px as arrival_mid
-    from ends as e
-    asof left join quotes as q on e.symbol = q.symbol and e.arrival_ns >= q.ts_ns
+-- arrival and end-of-order mids in one asof pass over the quotes (one sort of the quotes)
+mid_probes as (
+    select parent_id, symbol, 0 as at_end, arrival_ns as probe_ns from ends
+    union all
+    select parent_id, symbol, 1 as at_end, end_ns as probe_ns from ends
+),
+probe_mids as (
+    select p.parent_id, p.at_end, q.mid_px
+    from mid_probes as p
+    asof left join quotes as q on p.symbol = q.symbol and p.probe_ns >= q.ts_ns
+),
+mids as (
+    select
+        parent_id,
+        max(mid_px) filter (where at_end = 0) as arrival_mid,
+        max(mid_px) filter (where at_end = 1) as end_mid
+    from probe_mids
+    group by parent_id
 ),
 with_end as (
-    select w.*, q.mid_px as end_mid
-    from with_arrival as w
-    asof left join quotes as q on w.symbol = q.symbol and w.end_ns >= q.ts_ns
+    select e.*, m.arrival_mid, m.end_mid
+    from ends as e
+    left join mids as m on e.parent_id = m.parent_id
 ),
 costs as (
     select

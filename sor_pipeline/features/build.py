@@ -13,7 +13,7 @@ import polars as pl
 
 from schemas import columns_of
 from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, Features
-from sor_pipeline.features.decision import decision_features
+from sor_pipeline.features.decision import decision_features, market_indexes
 from sor_pipeline.features.history import adv_before, venue_stats_before
 from sor_pipeline.features.labels import child_labels, markout_column
 from sor_pipeline.lake import Lake, WriteResult
@@ -38,13 +38,16 @@ def features_from_frames(children: pl.LazyFrame, parents: pl.LazyFrame, fills: p
                          adv: pl.DataFrame | None, settings: Settings) -> pl.DataFrame:
     """Features + labels for one day's frames, columns in the order of schemas.features.Features."""
     keep = ["child_id", "parent_id", "router_policy", "route_rank", "propensity", "sent_ts"]
+    requests = child_requests(children, parents).collect()
+    # one NBBO index per day (sorted once by symbol code and time) for the decision join and every markout
+    qi, di = market_indexes(requests, nbbo, depth)
     feats = decision_features(
-        child_requests(children, parents), nbbo, depth, venues, venue_stats, adv,
+        requests, qi, di, venues, venue_stats, adv,
         rvol_window_s=float(settings.realized_vol_window_s), timezone=settings.market_timezone,
         extra_columns=keep,
     )
     labels = child_labels(feats.lazy().select("child_id", "symbol", "side", "qty", "sent_ts", "arrival_mid"),
-                          fills, nbbo, [float(h) for h in settings.markout_horizons_s]).collect()
+                          fills, qi, [float(h) for h in settings.markout_horizons_s]).collect()
     out = feats.join(labels, on="child_id", how="left", maintain_order="left")
     want = list(columns_of(Features))
     extra = [markout_column(float(h)) for h in settings.markout_horizons_s]

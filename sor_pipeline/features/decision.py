@@ -21,12 +21,14 @@ import polars as pl
 from schemas._types import TS_NS_UTC
 from schemas.features import FEATURE_COLUMNS
 from sor_pipeline.features.market_state import (
-    asof_lookup,
+    AsofIndex,
+    code_of,
     depth_state,
     lazy,
     nbbo_state,
     offset_ns,
     side_sign,
+    symbol_codes,
     time_of_day,
 )
 
@@ -39,22 +41,29 @@ _ROW = "_row"
 _VROW = "_vrow"
 
 
-def _nbbo_at_decision(req: pl.LazyFrame, nbbo: pl.DataFrame | pl.LazyFrame, window_s: float) -> pl.LazyFrame:
-    """Per request row: NBBO bid/ask/mid at decision_ts and realized variance over the window."""
-    keys = req.select(_ROW, "symbol", "decision_ts")
-    probes = pl.concat([
-        keys.select(_ROW, "symbol", pl.col("decision_ts").alias("probe_ts"), pl.lit(False).alias("_back")),
-        keys.select(_ROW, "symbol", offset_ns("decision_ts", -window_s).alias("probe_ts"), pl.lit(True).alias("_back")),
-    ])
-    hit = asof_lookup(probes, nbbo_state(nbbo))
-    now = hit.filter(~pl.col("_back")).select(_ROW, "bid_px", "ask_px", "mid_px", "cum_r2")
-    back = hit.filter(pl.col("_back")).select(_ROW, pl.col("cum_r2").alias("_cum_r2_back"))
-    return now.join(back, on=_ROW, how="left")
+def market_indexes(symbols: pl.DataFrame | pl.LazyFrame, nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex,
+                   depth: pl.DataFrame | pl.LazyFrame | AsofIndex) -> tuple[AsofIndex, AsofIndex]:
+    """NBBO and consolidated-depth as-of indexes for the symbols of ``symbols`` (a frame with ``symbol``);
+    an index passed in is used as it is (build it once per day and share it)."""
+    codes = next((x.codes for x in (nbbo, depth) if isinstance(x, AsofIndex)), None)
+    if codes is None:
+        codes = symbol_codes(symbols)
+    qi = nbbo if isinstance(nbbo, AsofIndex) else nbbo_state(nbbo, codes)
+    di = depth if isinstance(depth, AsofIndex) else depth_state(depth, codes)
+    return qi, di
 
 
-def _book_at_decision(req: pl.LazyFrame, depth: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    probes = req.select(_ROW, "symbol", pl.col("decision_ts").alias("probe_ts"))
-    return asof_lookup(probes, depth_state(depth)).select(_ROW, "bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3")
+def _market_at_decision(req: pl.DataFrame, qi: AsofIndex, di: AsofIndex, window_s: float) -> pl.DataFrame:
+    """Per request row (same order): NBBO bid/ask/mid and ``cum_r2`` at decision_ts, ``cum_r2`` at
+    decision_ts - window, and the consolidated book sizes at decision_ts."""
+    ts = req["decision_ts"]
+    back = req.select(offset_ns("decision_ts", -window_s)).to_series()
+    qcode = code_of(req["symbol"], qi.codes)
+    dcode = code_of(req["symbol"], di.codes)
+    now = qi.lookup(qcode, ts, ["bid_px", "ask_px", "mid_px", "cum_r2"])
+    before = qi.lookup(qcode, back, ["cum_r2"]).rename({"cum_r2": "_cum_r2_back"})
+    book = di.lookup(dcode, ts, ["bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3"])
+    return pl.concat([now, before, book], how="horizontal")
 
 
 def _with_venues(req: pl.LazyFrame, venues: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -66,8 +75,8 @@ def _with_venues(req: pl.LazyFrame, venues: pl.DataFrame | pl.LazyFrame) -> pl.L
 
 def decision_features(
     requests: pl.DataFrame | pl.LazyFrame,
-    nbbo: pl.DataFrame | pl.LazyFrame,
-    depth: pl.DataFrame | pl.LazyFrame,
+    nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex,
+    depth: pl.DataFrame | pl.LazyFrame | AsofIndex,
     venues: pl.DataFrame | pl.LazyFrame,
     venue_stats: pl.DataFrame | pl.LazyFrame | None = None,
     adv: pl.DataFrame | pl.LazyFrame | None = None,
@@ -78,7 +87,8 @@ def decision_features(
 ) -> pl.DataFrame:
     """Features for routing requests x candidate venues, strictly from data at or before decision_ts.
 
-    ``nbbo``/``depth`` are the canonical frames (any row order, may extend past the decisions);
+    ``nbbo``/``depth`` are the canonical frames (any row order, may extend past the decisions), or
+    indexes from :func:`market_indexes` built for (at least) the requests' symbols;
     ``venues`` has ``venue, venue_type``; ``venue_stats`` one row per venue with the five
     ``venue_*_20d`` columns (from :func:`venue_stats_before`); ``adv`` ``symbol, adv`` in shares/day
     (from :func:`adv_before`). Missing history gives null features. Returns KEY_COLUMNS +
@@ -86,16 +96,16 @@ def decision_features(
     in input order."""
     extra = list(extra_columns or [])
     # materialised once: the row index must be the same in every branch of the plan below
-    req = lazy(requests).with_columns(pl.col("decision_ts").cast(TS_NS_UTC)).with_row_index(_ROW).collect().lazy()
-    quote = _nbbo_at_decision(req, nbbo, rvol_window_s)
-    book = _book_at_decision(req, depth)
+    req = lazy(requests).with_columns(pl.col("decision_ts").cast(TS_NS_UTC)).with_row_index(_ROW).collect()
+    qi, di = market_indexes(req, nbbo, depth)
+    market = _market_at_decision(req, qi, di, rvol_window_s)
     s = side_sign("side")
     mid = pl.col("mid_px")
     far3 = pl.when(pl.col("side") == "BUY").then(pl.col("ask_sz_3")).otherwise(pl.col("bid_sz_3"))
     depth5 = pl.col("bid_sz_5") + pl.col("ask_sz_5")
     rv = (pl.col("cum_r2") - pl.col("_cum_r2_back").fill_null(0.0)).clip(lower_bound=0.0)
     out = (
-        req.join(quote, on=_ROW, how="left").join(book, on=_ROW, how="left")
+        pl.concat([req, market], how="horizontal").lazy()
         .with_columns(
             mid.alias("arrival_mid"),
             s.alias("side_sign"),

@@ -13,7 +13,16 @@ from __future__ import annotations
 import polars as pl
 
 from schemas._types import TS_NS_UTC
-from sor_pipeline.features.market_state import NS_PER_S, lazy, offset_ns, side_sign
+from sor_pipeline.features.market_state import (
+    NS_PER_S,
+    AsofIndex,
+    code_of,
+    lazy,
+    nbbo_state,
+    offset_ns,
+    side_sign,
+    symbol_codes,
+)
 
 
 def markout_column(horizon_s: float) -> str:
@@ -21,42 +30,42 @@ def markout_column(horizon_s: float) -> str:
     return f"markout_{horizon_s:g}s_bps"
 
 
-def _fill_probes(fills: pl.LazyFrame, nbbo: pl.DataFrame | pl.LazyFrame, horizons_s: list[float]) -> pl.LazyFrame:
-    """One row per (fill, horizon index ``_h``) with the fill's markout ``_mk`` in bps (one as-of join)."""
-    probes = pl.concat([
-        fills.with_columns(offset_ns("ts", h).alias("probe_ts"), pl.lit(i, pl.Int32).alias("_h"))
-        for i, h in enumerate(horizons_s)
-    ])
-    state = lazy(nbbo).select("symbol", pl.col("ts").cast(TS_NS_UTC).alias("_qts"), "mid_px").sort("_qts")
-    hit = probes.sort("probe_ts").join_asof(state, left_on="probe_ts", right_on="_qts", by="symbol",
-                                            strategy="backward", check_sortedness=False)
-    return hit.with_columns((side_sign("side") * (pl.col("mid_px") - pl.col("px")) / pl.col("px") * 1e4).alias("_mk"))
+def _fill_markouts(fills: pl.DataFrame, qi: AsofIndex, horizons_s: list[float]) -> pl.DataFrame:
+    """Per fill: ``_mk<i>`` = markout in bps at horizon ``i`` (null when there is no NBBO at fill_ts + h)."""
+    code = code_of(fills["symbol"], qi.codes)
+    s = fills.select(side_sign("side")).to_series()
+    px = fills["px"]
+    cols = []
+    for i, h in enumerate(horizons_s):
+        mid = qi.lookup(code, fills.select(offset_ns("ts", h)).to_series(), ["mid_px"]).to_series()
+        cols.append((s * (mid - px) / px * 1e4).alias(f"_mk{i}"))
+    return fills.with_columns(cols)
 
 
 def child_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.LazyFrame,
-                 nbbo: pl.DataFrame | pl.LazyFrame, horizons_s: list[float]) -> pl.LazyFrame:
+                 nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex, horizons_s: list[float]) -> pl.LazyFrame:
     """Labels per child (``child_id``, ``side``, ``symbol``, ``qty``, ``sent_ts``, ``arrival_mid``):
     filled, fill_ratio, filled_qty, avg_fill_px, fee_bps, arrival_slippage_bps, time_to_fill_s,
-    markout_<h>s_bps. Unfilled children get 0 / null labels."""
+    markout_<h>s_bps. Unfilled children get 0 / null labels. ``nbbo`` is the canonical frame or an
+    index from :func:`~sor_pipeline.features.market_state.nbbo_state` covering the children's symbols."""
     kids = lazy(children)
     f = (lazy(fills).select("exec_id", "child_id", pl.col("ts").cast(TS_NS_UTC), "qty", "px", "fee_bps")
-         .join(kids.select("child_id", "symbol", "side"), on="child_id", how="inner"))
+         .join(kids.select("child_id", "symbol", "side"), on="child_id", how="inner")).collect()
+    qi = nbbo if isinstance(nbbo, AsofIndex) else nbbo_state(nbbo, symbol_codes(f))
     mcols = [markout_column(h) for h in horizons_s]
-    first = pl.col("_h") == 0  # every fill appears once per horizon: aggregate fill facts on one of them
-    q = pl.col("qty").filter(first)
+    q = pl.col("qty")
 
     def markout(i: int) -> pl.Expr:
-        m = pl.col("_mk").filter(pl.col("_h") == i)
-        w = pl.col("qty").filter((pl.col("_h") == i) & pl.col("_mk").is_not_null())
-        return (m * pl.col("qty").filter(pl.col("_h") == i)).sum() / w.sum()
+        m = pl.col(f"_mk{i}")
+        return (m * q).sum() / q.filter(m.is_not_null()).sum()
 
     per_child = (
-        _fill_probes(f, nbbo, horizons_s)
+        _fill_markouts(f, qi, horizons_s).lazy()
         .group_by("child_id")
         .agg(
             q.sum().alias("filled_qty"),
-            ((q * pl.col("px").filter(first)).sum() / q.sum()).alias("avg_fill_px"),
-            ((q * pl.col("fee_bps").filter(first)).sum() / q.sum()).alias("fee_bps"),
+            ((q * pl.col("px")).sum() / q.sum()).alias("avg_fill_px"),
+            ((q * pl.col("fee_bps")).sum() / q.sum()).alias("fee_bps"),
             pl.col("ts").min().alias("_first_fill_ts"),
             *[markout(i).alias(c) for i, c in enumerate(mcols)],
         )

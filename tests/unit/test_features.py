@@ -148,3 +148,49 @@ def test_no_quotes_before_decision_gives_nulls() -> None:
     late = nbbo.with_columns(pl.col("ts").dt.offset_by("1h"))
     r = decision_features(request(), late, depth.head(0), VENUES.head(1)).row(0, named=True)
     assert r["arrival_mid"] is None and r["spread_bps"] is None and r["imbalance_5"] is None
+
+
+# ------------------------------------------------------------------------------------------------
+# the shared as-of index (one sort per day by symbol code and time)
+def _naive_asof(qsym: np.ndarray, qts: np.ndarray, psym: np.ndarray, pts: np.ndarray) -> list[int | None]:
+    """Row of the last quote at or before each probe for its symbol (the later row wins ties)."""
+    out: list[int | None] = []
+    for s, t in zip(psym, pts, strict=True):
+        hits = [i for i in range(len(qts)) if qsym[i] == s and qts[i] <= t]
+        out.append(max(hits, key=lambda i: (qts[i], i)) if hits else None)
+    return out
+
+
+@pytest.mark.parametrize("rank_times", [False, True])
+def test_asof_index_matches_naive_lookup(rank_times: bool) -> None:
+    from sor_pipeline.features.market_state import AsofIndex, code_of, symbol_codes
+
+    rng = np.random.default_rng(3)
+    qsym = rng.choice(["A", "B", "C"], 300)
+    qts = rng.integers(0, 50, 300) * 1_000  # many ties
+    psym = rng.choice(["A", "B", "C", "Z"], 200)  # Z: never quoted
+    pts = rng.integers(-5, 60, 200) * 1_000 + rng.integers(0, 2, 200)
+    codes = symbol_codes(pl.Series(["A", "B", "C", "Z"]))
+    ts = pl.Series(qts).cast(pl.Datetime("ns", "UTC"))
+    idx = AsofIndex(codes, ts, code_of(pl.Series(qsym), codes), pl.DataFrame({"row": range(300)}),
+                    rank_times=rank_times)
+    got = idx.lookup(code_of(pl.Series(psym), codes), pl.Series(pts).cast(pl.Datetime("ns", "UTC")))["row"]
+    assert got.to_list() == _naive_asof(qsym, qts, psym, pts)
+
+
+def test_shared_indexes_give_the_same_features_and_labels() -> None:
+    from sor_pipeline.features import child_labels
+    from sor_pipeline.features.build import child_requests
+    from sor_pipeline.features.decision import market_indexes
+
+    day = make_day(D2, n_symbols=3, n_nbbo=800, n_depth=200, n_parents=10, seed=4)
+    req = child_requests(day["child_orders"].lazy(), day["parent_orders"].lazy()).collect()
+    qi, di = market_indexes(req, day["nbbo"], day["depth"])
+    a = decision_features(req, day["nbbo"], day["depth"], day["venues"])
+    b = decision_features(req, qi, di, day["venues"])
+    assert a.equals(b)
+    kids = a.select(pl.col("request_id").alias("child_id"), "symbol", "side", "qty",
+                    pl.col("decision_ts").alias("sent_ts"), "arrival_mid")
+    la = child_labels(kids, day["fills"], day["nbbo"], [1.0, 5.0]).collect().sort("child_id")
+    lb = child_labels(kids, day["fills"], qi, [1.0, 5.0]).collect().sort("child_id")
+    assert la.equals(lb)

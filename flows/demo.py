@@ -12,7 +12,7 @@ from prefect import flow
 from flows.common import current
 from flows.nightly import nightly_flow
 from sor_pipeline.calendar import next_trading_days
-from sor_pipeline.demo_metrics import captured_gap_share, day_costs
+from sor_pipeline.demo_metrics import captured_gap_share, day_costs, plot_day_costs
 from sor_pipeline.simulate import exec_format_for, sim_config
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -48,6 +48,7 @@ def demo_flow(start: date, days: int, seed: int = 7, symbols: int = 5,
     from sor_pipeline.report import build_report
 
     report = build_report(dates[0], dates[-1], lake, settings)
+    plot = plot_day_costs(out, settings.reports_dir / f"demo_costs_{dates[0]}_{dates[-1]}.png")
     return {
         "days": out,
         "captured_gap_share": captured_gap_share(out),
@@ -55,6 +56,7 @@ def demo_flow(start: date, days: int, seed: int = 7, symbols: int = 5,
         "champion_version": nights[-1]["champion_version"] if nights else None,
         "report_html": str(report.html),
         "report_pdf": str(report.pdf),
+        "cost_plot": str(plot),
         "raw_dir": str(raw),
         "sor_home": str(settings.home),
         "tracking_uri": settings.resolved_tracking_uri,

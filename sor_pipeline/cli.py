@@ -290,7 +290,7 @@ def _print_demo(out: dict[str, Any]) -> None:
     share = out["captured_gap_share"]
     console.print(f"Share of the static-to-oracle gap captured by the ML router over the run: "
                   f"{'n/a' if share is None else f'{share:.1%}'}")
-    console.print(f"Report: {out['report_html']}  (PDF {out['report_pdf']})")
+    console.print(f"Report: {out['report_html']}  (PDF {out['report_pdf']}); cost plot {out['cost_plot']}")
     console.print(f"MLflow UI: [bold]uv run sor-pipeline ui[/] then open http://127.0.0.1:5000 "
                   f"(store {out['tracking_uri']})")
 

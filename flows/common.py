@@ -54,5 +54,8 @@ def drop_fingerprint(day_dir: Path) -> str:
 
 
 def lake_fingerprint(lake: Lake, datasets: Iterable[str], days: Iterable[date]) -> str:
+    """Fingerprint of the datasets' partitions for ``days``, bound to this lake's root (an empty lake
+    elsewhere must not share a cache key with this one)."""
     day_list = list(days)
-    return files_fingerprint(f for name in datasets for f in lake.files(name, day_list))
+    root = hashlib.sha256(str(lake.root.resolve()).encode()).hexdigest()[:8]
+    return f"{root}:{files_fingerprint(f for name in datasets for f in lake.files(name, day_list))}"

@@ -11,9 +11,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows.common import STAGE_CACHE, current, drop_fingerprint, lake_fingerprint
 from sor_pipeline.calendar import trading_days
-from sor_pipeline.ingest import INGEST_TABLES, ingest_day, resolve_drop
-
-OUTPUTS = [*INGEST_TABLES, "nbbo", "sim_oracle", "quarantine"]
+from sor_pipeline.ingest import ingest_day, resolve_drop
 
 
 @task(name="ingest", cache_policy=STAGE_CACHE, persist_result=True, retries=1, retry_delay_seconds=2)
@@ -25,8 +23,9 @@ def ingest_task(day: date, raw_dir: str, fingerprint: str) -> dict[str, Any]:
 
 
 def ingest_fingerprint(day: date, raw_dir: Path) -> str:
+    """The drop's files plus this lake's root: the same drop into another lake is another result."""
     _, lake = current()
-    return f"{drop_fingerprint(resolve_drop(raw_dir, day))}:{lake_fingerprint(lake, OUTPUTS, [day])}"
+    return f"{drop_fingerprint(resolve_drop(raw_dir, day))}:{lake_fingerprint(lake, [], [day])}"
 
 
 @flow(name="sor-ingest", log_prints=True)
@@ -36,8 +35,10 @@ def ingest_flow(start: date, end: date | None = None, raw_dir: str | None = None
     raw = Path(raw_dir) if raw_dir else settings.raw_root
     days = trading_days(start, end or start, settings.holidays) or [start]
     out = []
+    _, lake = current()
     for day in days:
-        out.append(ingest_task(day, str(raw), ingest_fingerprint(day, raw)))
+        task = ingest_task.with_options(refresh_cache=not lake.exists("child_orders", day))
+        out.append(task(day, str(raw), ingest_fingerprint(day, raw)))
     rows = [{"date": s["date"], "table": t, **{k: v[k] for k in ("read", "written", "quarantined")}}
             for s in out for t, v in s["tables"].items()]
     create_table_artifact(rows, key="ingest-summary", description="Rows read, written and quarantined per table")

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import current, drop_fingerprint, lake_fingerprint
-from flows.ingest import ingest_task
+from flows.common import current, lake_fingerprint
+from flows.ingest import ingest_fingerprint, ingest_task
 from flows.retrain import run_retrain_flow
 from flows.stages import (
     features_task,
@@ -32,7 +32,6 @@ from flows.stages import (
 from sor_pipeline.calendar import is_trading_day, market_today, trading_days
 from sor_pipeline.champion import champion_reference
 from sor_pipeline.faults import StageFailed
-from sor_pipeline.ingest import resolve_drop
 from sor_pipeline.nightly_summary import night_markdown, night_summary
 
 T = TypeVar("T")
@@ -64,7 +63,7 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
 
     ingest = _run("ingest", day, lambda: ingest_task.with_options(
         refresh_cache=not lake.exists("child_orders", day))(
-        day, str(raw), drop_fingerprint(resolve_drop(raw, day))))
+        day, str(raw), ingest_fingerprint(day, raw)))
     history = [d for d in lake.dates("features") if d < day]
     features = _run("features", day, lambda: features_task.with_options(
         refresh_cache=not lake.exists("features", day))(

@@ -10,7 +10,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas._types import TS_NS_UTC
-from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, Features
+from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURES, Features
 from schemas.market import Depth, Nbbo, Quotes, Trades
 from schemas.orders import ChildOrders, Fills, ParentOrders, Venues
 from schemas.quarantine import Quarantine
@@ -55,6 +55,7 @@ def empty_frame(model: type[pa.DataFrameModel]) -> pl.DataFrame:
 __all__ = [
     "FEATURE_COLUMNS",
     "LABEL_COLUMNS",
+    "MODEL_FEATURES",
     "TABLE_SCHEMAS",
     "TS_NS_UTC",
     "UNIQUE_KEYS",

@@ -205,7 +205,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         model_uri = registry.log_router_model(challenger, example)
         registry.log_metrics({"retrain_seconds": time.perf_counter() - t0})
     version_tags = {**tags, "gate_verdict": verdict.verdict, "gate_reasons": json.dumps(verdict.reasons)[:4000],
-                    "p_value": f"{verdict.p_value:.6g}", "cost_diff_bps": f"{verdict.cost_diff_bps:.6g}",
+                    "p_value": repr(float(verdict.p_value)), "cost_diff_bps": repr(float(verdict.cost_diff_bps)),
                     "cost_source": backtest.cost_source, "run_id": run_id,
                     "promoted": str(verdict.passed and promote).lower() if promote else "pending",
                     "per_day_costs": json.dumps(per_day, default=str)[:4900]}

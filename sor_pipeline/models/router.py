@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import xgboost as xgb
 
-from schemas.features import FEATURE_COLUMNS
+from schemas.features import MODEL_FEATURES
 from sor_pipeline.costs import with_fallback
 
 SPEC_FILE = "feature_spec.json"
@@ -49,7 +49,7 @@ class VenueModel:
 
     def predict_p_fill(self, x: np.ndarray) -> np.ndarray:
         """Expected filled share of the routed quantity in [0, 1] (the fill probability of a share), per row of
-        ``x`` (FEATURE_COLUMNS order)."""
+        ``x`` (MODEL_FEATURES order)."""
         if self.fill is not None:
             return np.asarray(self.fill.inplace_predict(x), dtype=np.float64)
         return np.full(x.shape[0], float(self.fill_const if self.fill_const is not None else 0.5))
@@ -66,7 +66,7 @@ class RouterModel:
     """Per-venue boosters, the venue -> venue_type map and the feature spec."""
 
     venues: dict[str, VenueModel]
-    feature_columns: list[str] = field(default_factory=lambda: list(FEATURE_COLUMNS))
+    feature_columns: list[str] = field(default_factory=lambda: list(MODEL_FEATURES))
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,7 +98,7 @@ class RouterModel:
         return pl.concat(parts, how="vertical_relaxed").sort("_row").drop("_row")
 
     def score(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Score candidate rows ``(request_id, venue, [venue_type], FEATURE_COLUMNS...)``.
+        """Score candidate rows ``(request_id, venue, [venue_type], MODEL_FEATURES...)``.
 
         Returns the input rows of known venues with ``p_fill``, ``slippage_bps``, ``fallback_bps``
         and ``expected_cost_bps`` (bps, + = cost). ``venue_type`` is taken from the model's venue map

@@ -1,6 +1,6 @@
 """Per-venue XGBoost training: a slippage regressor and a fill-probability classifier per venue.
 
-Input is a features frame (schemas.features.Features: one row per child order, FEATURE_COLUMNS and
+Input is a features frame (schemas.features.Features: one row per child order, MODEL_FEATURES and
 LABEL_COLUMNS). Per venue, rows are ordered by ``sent_ts``; the last ``valid_frac`` of them is the
 time-ordered validation slice used for early stopping and for the reported metrics.
 
@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 import xgboost as xgb
 
-from schemas.features import FEATURE_COLUMNS
+from schemas.features import MODEL_FEATURES
 from sor_pipeline.models.metrics import auc, brier, mae, rmse
 from sor_pipeline.models.router import RouterModel, VenueModel
 
@@ -117,10 +117,10 @@ def robust_slope_bps(y: np.ndarray, floor: float = 2.0) -> float:
 
 def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
          config: TrainConfig, w_tr: np.ndarray | None = None) -> xgb.Booster:
-    dtrain = xgb.DMatrix(x_tr, label=y_tr, weight=w_tr, feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
+    dtrain = xgb.DMatrix(x_tr, label=y_tr, weight=w_tr, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
     if len(y_va) == 0:
         return xgb.train(params, dtrain, num_boost_round=config.n_estimators)
-    dvalid = xgb.DMatrix(x_va, label=y_va, feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
+    dvalid = xgb.DMatrix(x_va, label=y_va, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
     booster = xgb.train(params, dtrain, num_boost_round=config.n_estimators, evals=[(dvalid, "valid")],
                         early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
     best = getattr(booster, "best_iteration", None)
@@ -129,12 +129,12 @@ def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.nd
     # so the newest day (often the one that shows a regime shift) is in the model.
     w_all = None if w_tr is None else np.concatenate([w_tr, np.ones(len(y_va)) * float(np.max(w_tr))])
     dall = xgb.DMatrix(np.vstack([x_tr, x_va]), label=np.concatenate([y_tr, y_va]), weight=w_all,
-                       feature_names=list(FEATURE_COLUMNS), nthread=config.nthread)
+                       feature_names=list(MODEL_FEATURES), nthread=config.nthread)
     return xgb.train(params, dall, num_boost_round=max(1, rounds))
 
 
 def _matrix(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select([pl.col(c).cast(pl.Float64) for c in FEATURE_COLUMNS]).to_numpy()
+    return frame.select([pl.col(c).cast(pl.Float64) for c in MODEL_FEATURES]).to_numpy()
 
 
 def _gain(booster: xgb.Booster | None) -> dict[str, float]:
@@ -161,7 +161,7 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
         fill_const = float(np.clip(np.mean(np.concatenate([y_tr, y_va])), 1e-3, 1 - 1e-3))
     else:
         params = {**base, "objective": "reg:logistic", "eval_metric": "logloss",
-                  "monotone_constraints": monotone_tuple(FILL_MONOTONE, FEATURE_COLUMNS)}
+                  "monotone_constraints": monotone_tuple(FILL_MONOTONE, MODEL_FEATURES)}
         fill = _fit(params, _matrix(train), y_tr, _matrix(valid), y_va, config,
                     recency_weights(train, config.recency_half_life_days))
     # slippage regressor on filled rows
@@ -178,7 +178,7 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
         slope = config.huber_slope_bps if config.huber_slope_bps is not None else robust_slope_bps(s_tr)
         params = {**base, "objective": "reg:pseudohubererror", "huber_slope": slope,
                   "eval_metric": "mae", "base_score": float(np.mean(s_tr)),
-                  "monotone_constraints": monotone_tuple(SLIPPAGE_MONOTONE, FEATURE_COLUMNS)}
+                  "monotone_constraints": monotone_tuple(SLIPPAGE_MONOTONE, MODEL_FEATURES)}
         slip = _fit(params, _matrix(f_tr), s_tr, _matrix(f_va), s_va, config,
                     recency_weights(f_tr, config.recency_half_life_days))
     model = VenueModel(venue=venue, venue_type=venue_type, fill=fill, slippage=slip,

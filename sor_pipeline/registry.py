@@ -111,6 +111,12 @@ def load_router_model(uri: str) -> RouterModel:
         return RouterModel.load(local)
 
 
+def load_pyfunc(uri: str) -> Any:
+    """The registered router as an MLflow pyfunc (the baseline of the latency benchmark and the
+    parity checks; the live path uses :func:`load_router_model`)."""
+    return mlflow.pyfunc.load_model(uri)
+
+
 # --------------------------------------------------------------------------------------------------
 # tracking
 @contextmanager

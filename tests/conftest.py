@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,6 +13,15 @@ import pytest
 from sor_pipeline.settings import Settings, apply_runtime_env, get_settings
 
 REAL_DATA_ENV = "SOR_REAL_DATA"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _router_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compile the router's tree kernel once per session into pytest's temp dir, never into a checkout."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SOR_ROUTER_CACHE", str(tmp_path_factory.getbasetemp() / "router_cache"))
+    yield
+    mp.undo()
 
 
 @pytest.fixture()

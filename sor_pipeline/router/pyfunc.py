@@ -19,11 +19,7 @@ def load_pyfunc(uri: str) -> Any:
     """The registered router as an MLflow pyfunc model (``predict(pandas frame)``)."""
     from sor_pipeline import registry
 
-    loader = getattr(registry, "load_pyfunc", None)
-    if loader is not None:
-        return loader(uri)
-    mlflow = getattr(registry, "mlflow")  # noqa: B009 - the registry owns the MLflow import
-    return mlflow.pyfunc.load_model(uri)
+    return registry.load_pyfunc(uri)
 
 
 def pyfunc_frame(x: np.ndarray, venues: list[str], feature_columns: list[str], request_ids: list[str]) -> pd.DataFrame:

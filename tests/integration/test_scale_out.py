@@ -38,7 +38,7 @@ def test_per_venue_training_on_dask_local_cluster(prefect_harness: None, sor_hom
 
     @flow(task_runner=runner)
     def train_on_dask() -> tuple[list[str], np.ndarray]:
-        model, reports = train_router(features, mapper=prefect_mapper)
+        model, _ = train_router(features, mapper=prefect_mapper)
         return sorted(model.venues), model.score(features.head(50).with_columns(
             features.head(50)["child_id"].alias("request_id")))["expected_cost_bps"].to_numpy()
 

@@ -14,16 +14,6 @@ from sor_pipeline.router.allocation import venue_caps
 from sor_pipeline.router.features import TimeOfDay, order_features_batch
 from sor_pipeline.settings import Settings
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _router_cache(tmp_path_factory: pytest.TempPathFactory) -> object:
-    """Compile the tree kernel once per test session into pytest's temp dir, never into the checkout."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SOR_ROUTER_CACHE", str(tmp_path_factory.getbasetemp() / "router_cache"))
-    yield
-    mp.undo()
-
-
 T0 = 1_709_649_000 * 1_000_000_000 + 3_600 * 1_000_000_000  # 2024-03-05 15:30 UTC = 10:30 New York
 STATIC = ["DRK1", "DRK2", "ECNM", "ECNI", "LITA", "LITB"]
 # venue -> (type, p_fill, slippage bps given a fill); fallback = min LIT slippage = 2.5 bps

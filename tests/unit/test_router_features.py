@@ -16,15 +16,6 @@ from sor_pipeline.router import LiveRouter, Order, snapshot_at
 from sor_pipeline.router.features import ALL_FEATURES, TimeOfDay, realized_vol_bps, venue_stats_from_frame
 from tests.fixtures_market import make_day, session_open_ns
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _router_cache(tmp_path_factory: pytest.TempPathFactory) -> object:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SOR_ROUTER_CACHE", str(tmp_path_factory.getbasetemp() / "router_cache"))
-    yield
-    mp.undo()
-
-
 STATS = pl.DataFrame({  # DRK2 and LITB have no history: null stats
     "venue": ["DRK1", "ECNM", "ECNI", "LITA"], "venue_fill_rate_20d": [0.4, 0.9, 0.6, 0.97],
     "venue_time_to_fill_s_20d": [1.2, 0.1, 0.3, 0.05], "venue_markout_5s_bps_20d": [-1.0, 0.2, -0.3, 0.1],

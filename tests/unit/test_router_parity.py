@@ -27,14 +27,6 @@ from sor_pipeline.sim import StaticWaterfall
 from tests.synthetic_features import VENUE_STAT_COLUMNS, make_days
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _router_cache(tmp_path_factory: pytest.TempPathFactory) -> object:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SOR_ROUTER_CACHE", str(tmp_path_factory.getbasetemp() / "router_cache"))
-    yield
-    mp.undo()
-
-
 def _tensor(features: pl.DataFrame, venues: list[str], n: int, seed: int = 0) -> np.ndarray:
     """(n, V, F): order features of n logged rows, each venue with its own (or missing) trailing stats."""
     rng = np.random.default_rng(seed)

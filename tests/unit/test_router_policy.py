@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
-import pytest
 
 from sor_pipeline.models.router import RouterModel, VenueModel
 from sor_pipeline.router import LiveRouter, ModelPolicy
@@ -20,14 +19,6 @@ DAY = date(2024, 3, 5)
 # DRK2 toxic and ECNI cheap; LITB is not in the model (a venue unseen in training)
 HAND = {"DRK1": ("DARK", 0.5, 0.8), "DRK2": ("DARK", 0.8, 12.0), "ECNM": ("ECN", 0.9, 2.0),
         "ECNI": ("ECN", 0.7, 0.2), "LITA": ("LIT", 0.97, 4.0)}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _router_cache(tmp_path_factory: pytest.TempPathFactory) -> object:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SOR_ROUTER_CACHE", str(tmp_path_factory.getbasetemp() / "router_cache"))
-    yield
-    mp.undo()
 
 
 def _model(nan: bool = False) -> RouterModel:

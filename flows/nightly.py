@@ -70,11 +70,14 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
         day, lake_fingerprint(lake, FEATURE_INPUTS, [day]) + lake_fingerprint(lake, ["features"], history)))
     tca = _run("tca", day, lambda: tca_task.with_options(refresh_cache=not lake.exists("tca_child", day))(
         day, lake_fingerprint(lake, TCA_INPUTS, [day])))
-    monitor = _run("monitor", day, lambda: monitor_task(day, registry_before, None))
+    from prefect.runtime import flow_run
+
+    monitor = _run("monitor", day, lambda: monitor_task(day, registry_before, flow_run.ui_url))
     if monitor.get("must_stop"):
+        errors = [f"{b['check']} ({', '.join(b.get('venues') or []) or b.get('message', '')})"
+                  for b in monitor.get("breached_checks", []) if b.get("severity") == "error"]
         raise StageFailed("monitor", day, RuntimeError(
-            f"error-level data/model checks failed: {', '.join(monitor.get('breached_checks', [])) or 'see monitoring'}"
-            "; training skipped, nothing promoted"))
+            f"error-level checks failed: {'; '.join(errors) or 'see monitoring'}; training skipped, nothing promoted"))
 
     from sor_pipeline import registry
 
@@ -93,6 +96,8 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
     summary = night_summary(day, ingest=ingest, features=features, tca=tca, monitor=monitor, retrain=retrain,
                             sandbox=sandbox, promoted=promoted, champion_version=registry.champion_version(settings),
                             report=report)
+    summary["run_id"] = _run("registry", day, lambda: registry.log_night(
+        settings, day.isoformat(), summary["run_id"], monitor=monitor, summary=summary))
     create_markdown_artifact(night_markdown(summary), key=f"nightly-{day.isoformat()}",
                              description=f"sor-pipeline nightly {day.isoformat()}")
     return summary

@@ -66,8 +66,18 @@ def monitor_task(day: date, reference: tuple[date, date] | None, run_url: str | 
     maybe_inject("monitor")
     settings, lake = current()
     report = mon.run_monitor(day, lake, settings, reference=reference, score=champion_scorer(settings),
-                             run_url=run_url)
+                             run_url=run_url, hook=prefect_alert_event)
     return {**report.summary, "markdown": report.to_markdown()}
+
+
+def prefect_alert_event(alert: dict[str, Any]) -> None:
+    """Prefect's own notification path: each alert becomes a ``sor.monitor.alert`` event, which a
+    Prefect automation (e.g. "send a notification when this event is seen") turns into a message."""
+    from prefect.events import emit_event
+
+    emit_event(event="sor.monitor.alert",
+               resource={"prefect.resource.id": f"sor.monitor.{alert.get('check', 'unknown')}"},
+               payload={k: v for k, v in alert.items() if isinstance(v, str | int | float | bool | list | None)})
 
 
 @stage("sandbox")

@@ -48,6 +48,7 @@ def night_markdown(s: dict[str, Any]) -> str:
     rows = "\n".join(f"| {t} | {v['read']} | {v['written']} | {v['quarantined']} |" for t, v in s["rows"].items())
     costs = s["backtest_last_day_costs_bps"]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    breached = ", ".join(b["check"] for b in s["monitor"].get("breached_checks") or []) or "none"
     return f"""# sor-pipeline nightly {s['date']}
 
 **Verdict:** {s['verdict']} — promoted: **{s['promoted']}**; champion v{s['champion_version']},
@@ -63,7 +64,7 @@ Reasons: {'; '.join(s['reasons']) or '-'}
 Backtest, last test day, mean cost per order (bps, + = cost): static {fmt(costs.get('static'))},
 challenger {fmt(costs.get('challenger'))}, champion {fmt(costs.get('champion'))}, oracle {fmt(costs.get('oracle'))}.
 
-Monitor: {s['monitor'].get('counts')} breached: {s['monitor'].get('breached_checks')}
+Monitor: {s['monitor'].get('counts')}; breached: {breached}
 
 Report: {s['report_html']}
 """

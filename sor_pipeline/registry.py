@@ -127,6 +127,27 @@ def parent_run(settings: Settings, run_name: str, tags: Mapping[str, str]) -> It
         yield run.info.run_id
 
 
+def log_night(settings: Settings, day: str, run_id: str | None, *, monitor: Mapping[str, Any],
+              summary: Mapping[str, Any]) -> str:
+    """Attach the night's monitoring results and summary to its run: the retrain's parent run, or a
+    ``nightly-<day>`` run when no challenger was trained, so every night has exactly one run."""
+    client = configure(settings)
+    if run_id is None:
+        exp = client.get_experiment_by_name(settings.experiment_name)
+        assert exp is not None
+        found = client.search_runs([exp.experiment_id], f"tags.mlflow.runName = 'nightly-{day}'", max_results=1)
+        run_id = found[0].info.run_id if found else client.create_run(
+            exp.experiment_id, run_name=f"nightly-{day}", tags={"day": day, "verdict": "skipped"}).info.run_id
+        client.set_terminated(run_id)
+    client.log_dict(run_id, dict(monitor), "monitor/summary.json")
+    client.log_dict(run_id, dict(summary), "nightly/summary.json")
+    for severity, n in (monitor.get("counts") or {}).items():
+        if isinstance(n, int | float):
+            client.log_metric(run_id, f"monitor_{severity}", float(n))
+    client.set_tag(run_id, "monitor_must_stop", str(bool(monitor.get("must_stop"))).lower())
+    return run_id
+
+
 def log_params(params: Mapping[str, Any]) -> None:
     mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
 

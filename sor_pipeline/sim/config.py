@@ -78,10 +78,13 @@ class Regime:
 
 
 def default_regimes() -> list[Regime]:
+    """The default story (day indexes from the first simulated day): a stable market long enough for
+    the first champion (the gate's 5 walk-forward folds + 2 training days), then a dark pool turns
+    toxic, later an ECN's fill rate halves, later volatility rises."""
     return [
-        Regime("toxic", start_day=5, factor=8.0, venue="DRK2"),
-        Regime("fill_rate", start_day=10, factor=0.5, venue="ECNM"),
-        Regime("volatility", start_day=15, factor=1.6),
+        Regime("toxic", start_day=9, factor=8.0, venue="DRK2"),
+        Regime("fill_rate", start_day=15, factor=0.5, venue="ECNM"),
+        Regime("volatility", start_day=20, factor=1.6),
     ]
 
 

@@ -77,6 +77,27 @@ def test_nightly_end_to_end(prefect_harness: None, home: Settings, samples: Path
     assert Path(out["report_html"]).is_file() and Path(out["report_pdf"]).is_file()
     assert home.lake_root.joinpath("tca_child", f"date={NIGHT}").is_dir()
     assert home.lake_root.joinpath("monitoring", f"date={NIGHT}").is_dir()
+    from mlflow import MlflowClient
+
+    artifacts = {a.path for a in MlflowClient().list_artifacts(out["run_id"], "monitor")}
+    assert "monitor/summary.json" in artifacts  # monitoring results are in the night's run
+
+
+def test_error_level_feed_breach_stops_before_training(prefect_harness: None, home: Settings, samples: Path,
+                                                       tmp_path: Path) -> None:
+    import polars as pl
+
+    from flows.nightly import nightly_flow
+
+    raw = tmp_path / "raw"
+    shutil.copytree(samples / NIGHT.isoformat(), raw / NIGHT.isoformat())
+    for table in ("quotes", "depth"):  # a lit venue's feed went quiet
+        path = raw / NIGHT.isoformat() / f"{table}.parquet"
+        pl.read_parquet(path).filter(pl.col("venue") != "LITB").write_parquet(path)
+    with pytest.raises(StageFailed, match=rf"nightly {NIGHT}: stage 'monitor' failed: .*missing_venue"):
+        nightly_flow(NIGHT, str(raw))
+    assert _versions(home) == []
+    assert home.lake_root.joinpath("monitoring", f"date={NIGHT}").is_dir()
 
 
 def test_fault_stops_before_gate_and_rerun_resumes(prefect_harness: None, home: Settings, samples: Path,

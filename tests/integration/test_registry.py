@@ -62,7 +62,6 @@ def test_registry_aliases_and_rollback(settings: Settings) -> None:
     assert local is not None and set(local.venues) == set(features["venue"].unique())
 
 
-@pytest.mark.slow
 def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path: Path) -> None:
     """models:/<name>@champion loaded in a new interpreter (pyfunc and raw boosters) predicts the same."""
     features, _ = make_days(START, 4, 300, seed=2)

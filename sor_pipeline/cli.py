@@ -245,7 +245,8 @@ def report_cmd(
 @app.command("demo")
 def demo_cmd(
     start: Annotated[str, typer.Option("--start", help="First simulated trading date.")] = "2024-03-04",
-    days: Annotated[int, typer.Option("--days", min=1, help="Trading days to run.")] = 12,
+    days: Annotated[int, typer.Option(
+        "--days", min=1, help="Trading days to run (16 shows the first champion, a regime shift, the recovery).")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 7,
     symbols: Annotated[int, typer.Option("--symbols", min=1, help="Simulated symbols.")] = 5,
     as_json: JsonOpt = False,

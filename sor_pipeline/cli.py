@@ -70,6 +70,7 @@ def config_cmd(as_json: JsonOpt = False) -> None:
 @app.command("lake")
 def lake_cmd(as_json: JsonOpt = False) -> None:
     """List the lake's datasets, their layer and partitions."""
+    import sor_pipeline.monitor  # noqa: F401  (registers the `monitoring` dataset)
     from sor_pipeline.lake import CATALOG, Lake
 
     s = settings()
@@ -125,7 +126,7 @@ def ingest_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Raw drop(s) to validated lake tables, bad rows quarantined with reasons (a Prefect flow run)."""
-    s = settings()
+    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.ingest import ingest_flow
 
     start = parse_date(date_)
@@ -137,13 +138,12 @@ def ingest_cmd(
              "tables": {t: {k: v[k] for k in ("read", "written", "quarantined")} for t, v in d["tables"].items()}}
             for d in days]
     emit(slim[0] if len(slim) == 1 else {"dates": [d["date"] for d in slim], "days": slim}, as_json)
-    _ = s
 
 
 @app.command("features")
 def features_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
     """Point-in-time features and labels for one date, from the lake to the lake (a Prefect flow run)."""
-    s = settings()
+    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.single import features_flow
 
     try:
@@ -151,13 +151,12 @@ def features_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
     except ValueError as exc:
         fail(str(exc))
     emit(out, as_json)
-    _ = s
 
 
 @app.command("tca")
 def tca_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
     """Transaction-cost analysis (DuckDB SQL) for one date, from the lake to the lake (a Prefect flow run)."""
-    s = settings()
+    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.single import tca_flow
 
     try:
@@ -165,7 +164,6 @@ def tca_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
     except ValueError as exc:
         fail(str(exc))
     emit(out, as_json)
-    _ = s
 
 
 RawOpt = Annotated[str | None, typer.Option("--raw", help="Raw-drop root (default $SOR_HOME/raw).")]
@@ -179,7 +177,7 @@ def nightly_cmd(
 ) -> None:
     """The full nightly for one trading date: ingest, features, TCA, monitor, retrain, gate, sandbox,
     promote, report."""
-    s = settings()
+    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import nightly_flow
     from sor_pipeline.faults import StageFailed
 
@@ -190,7 +188,6 @@ def nightly_cmd(
     if not as_json and "skipped" not in out:
         _print_night(out)
     emit(out, as_json)
-    _ = s
 
 
 def _print_night(out: dict[str, Any]) -> None:
@@ -207,7 +204,7 @@ def backfill_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The nightly over every trading date in [start, end] (weekdays minus holidays)."""
-    s = settings()
+    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import backfill_flow
     from sor_pipeline.faults import StageFailed
 
@@ -216,7 +213,6 @@ def backfill_cmd(
     except StageFailed as exc:
         fail(str(exc))
     emit({"dates": [n["date"] for n in nights], "nights": nights}, as_json)
-    _ = s
 
 
 @app.command("report")
@@ -255,7 +251,7 @@ def demo_cmd(
     embedded defaults: Prefect's ephemeral API, MLflow on sqlite, the lake on local disk."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    s = settings()
+    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.demo import demo_flow
 
     columns = (TextColumn("[bold]demo[/] {task.description}"), BarColumn(),
@@ -275,7 +271,6 @@ def demo_cmd(
     if not as_json:
         _print_demo(out)
     emit(out, as_json)
-    _ = s
 
 
 def _print_demo(out: dict[str, Any]) -> None:

@@ -215,9 +215,8 @@ class LiveRouter:
             b.of[:n, :_N_ORDER] = order_features_batch(orders, snaps, self._tod)
             b.of[:n, _N_ORDER] = [o.qty for o in orders]
             b.of[:n, _N_ORDER + 1] = [NAN if s.adv is None else s.adv for s in snaps]
-            disps = [s.displayed for s in snaps]
-            for j, v in enumerate(venues):
-                b.disp[:n, j] = [d.get(v, NAN) if d else NAN for d in disps]
+            no_disp = self._no_disp
+            b.disp[:n] = [[d.get(v, NAN) for v in venues] if d else no_disp for d in (s.displayed for s in snaps)]
             if b.run(n):
                 self.stats.nonfinite += int(b.bad[:n].sum())
             return self._build_many(b, n, orders, snaps)
@@ -254,8 +253,12 @@ class LiveRouter:
                 out.append(self.static_route(o, snaps[i], "non-finite score"))
                 continue
             names = [venues[j] for j in idx]
-            legs = [Allocation(names[k], int(q), seq, c[k], p[k] * q, _KINDS[kind])
-                    for seq, (k, q, kind) in enumerate(zip(lr, lq, lk, strict=True), start=1) if k >= 0]
+            legs = []
+            for j, k in enumerate(lr):  # legs are packed first; the kernel pads the rest with -1
+                if k < 0:
+                    break
+                q = lq[j]
+                legs.append(Allocation(names[k], int(q), j + 1, c[k], p[k] * q, _KINDS[lk[j]]))
             out.append(Route(o, names, legs, name, False, fb, "", p, s, c, types))
         return out
 

@@ -185,28 +185,3 @@ def _trades(config: SimConfig, params: DayParams, times: np.ndarray, nb_bid: np.
         "ts": t.ravel(), "symbol": np.repeat(sym, m), "venue": codes[vi].ravel(), "px": np.round(px.ravel(), 6),
         "qty": qty.ravel(),
     }).with_columns(pl.col("ts").cast(TS), pl.lit(None, dtype=pl.Utf8).alias("cond")).sort("ts", maintain_order=True)
-
-
-def nbbo_from_quotes(quotes: pl.DataFrame) -> pl.DataFrame:
-    """Derive the Nbbo table from venue quotes (unflagged only): at each quote time, the max bid and min
-    ask over every venue's latest quote at or before it; sizes summed over venues at the best price."""
-    q = quotes.filter(pl.col("flag").is_null()).sort("ts")
-    venues = q["venue"].unique().sort().to_list()
-    wide = q.select("ts", "symbol").unique(maintain_order=True)
-    for v in venues:
-        part = q.filter(pl.col("venue") == v).select(
-            "ts", "symbol", *[pl.col(c).alias(f"{c}__{v}") for c in ("bid_px", "bid_sz", "ask_px", "ask_sz")])
-        wide = wide.join_asof(part, on="ts", by="symbol", strategy="backward", check_sortedness=False)
-    bids = [pl.col(f"bid_px__{v}") for v in venues]
-    asks = [pl.col(f"ask_px__{v}") for v in venues]
-    wide = wide.with_columns(pl.max_horizontal(bids).alias("bid_px"), pl.min_horizontal(asks).alias("ask_px"))
-    bsz = pl.sum_horizontal([pl.when(pl.col(f"bid_px__{v}") == pl.col("bid_px")).then(pl.col(f"bid_sz__{v}"))
-                             .otherwise(0) for v in venues])
-    asz = pl.sum_horizontal([pl.when(pl.col(f"ask_px__{v}") == pl.col("ask_px")).then(pl.col(f"ask_sz__{v}"))
-                             .otherwise(0) for v in venues])
-    out = wide.with_columns(bsz.cast(pl.Int64).alias("bid_sz"), asz.cast(pl.Int64).alias("ask_sz")).filter(
-        pl.col("bid_px").is_not_null() & pl.col("ask_px").is_not_null())
-    flag = (pl.when(pl.col("bid_px") > pl.col("ask_px")).then(pl.lit("CROSSED"))
-            .when(pl.col("bid_px") == pl.col("ask_px")).then(pl.lit("LOCKED")).otherwise(pl.lit(None, dtype=pl.Utf8)))
-    return out.select("ts", "symbol", "bid_px", "bid_sz", "ask_px", "ask_sz",
-                      ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("mid_px"), flag.alias("flag"))

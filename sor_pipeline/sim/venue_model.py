@@ -43,9 +43,9 @@ def _asof(points: pl.DataFrame, right: pl.DataFrame, cols: list[str], suffix: st
 
 def market_nbbo(market: MarketState) -> pl.DataFrame:
     if market.nbbo is None:
-        from sor_pipeline.sim.market import nbbo_from_quotes
+        from sor_pipeline.adapters.nbbo import build_nbbo  # the one NBBO definition (ingest uses it too)
 
-        market.nbbo = nbbo_from_quotes(market.quotes)
+        market.nbbo = build_nbbo(market.quotes)
     return market.nbbo
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from schemas import ChildOrders, Depth, Fills, Nbbo, ParentOrders, Quotes, SimOracle, Trades, Venues
 from schemas.relations import check_children_against_parents, check_fills_against_children
+from sor_pipeline.adapters.nbbo import build_nbbo
 from sor_pipeline.sim import MarketState, OraclePolicy, SimConfig, StaticWaterfall, simulate_day
-from sor_pipeline.sim.market import nbbo_from_quotes
 from sor_pipeline.sim.metrics import daily_policy_costs
 
 DAY = date(2024, 3, 5)
@@ -79,7 +79,7 @@ def test_deterministic_for_a_seed() -> None:
 def test_nbbo_never_crossed_and_dark_pools_do_not_quote(day) -> None:
     q = day.tables["quotes"]
     assert set(q["venue"].unique()) == {"ECNM", "ECNI", "LITA", "LITB"}
-    derived = nbbo_from_quotes(q)
+    derived = build_nbbo(q)
     assert (derived["bid_px"] < derived["ask_px"]).all()
     assert derived["flag"].null_count() == derived.height
     d = day.tables["depth"]

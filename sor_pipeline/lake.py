@@ -40,12 +40,14 @@ _TRASH = ".trash"
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named dataset: its layer (primary, features, tca, ...) and its schema (None = free-form)."""
+    """A named dataset: its layer (primary, features, tca, ...), its schema (None = free-form) and
+    its row order inside a partition (``sort_by``; empty = as written)."""
 
     name: str
     layer: str
     schema: type[pa.DataFrameModel] | None
     description: str = ""
+    sort_by: tuple[str, ...] = ()
 
 
 CATALOG: dict[str, Dataset] = {}
@@ -55,6 +57,12 @@ def register(dataset: Dataset) -> Dataset:
     CATALOG[dataset.name] = dataset
     return dataset
 
+
+#: Row order of the market-data partitions that every stage looks up by (symbol, time): the as-of
+#: indexes of the feature build then need no sort, and Parquet row-group statistics on ``symbol``
+#: let any engine skip the other symbols. Stable: rows with equal keys keep their written order.
+_BY_SYMBOL_TIME = ("symbol", "ts")
+_SORTED = {"nbbo": _BY_SYMBOL_TIME, "depth": _BY_SYMBOL_TIME}
 
 for _name, _layer, _doc in [
     ("parent_orders", "primary", "Parent (institutional) orders."),
@@ -72,7 +80,7 @@ for _name, _layer, _doc in [
     ("tca_agg", "tca", "TCA aggregates by venue, day, symbol, order type, size bucket, policy."),
     ("sim_oracle", "simulation", "Simulator ground truth: true expected cost of every venue per child."),
 ]:
-    register(Dataset(_name, _layer, TABLE_SCHEMAS[_name], _doc))
+    register(Dataset(_name, _layer, TABLE_SCHEMAS[_name], _doc, _SORTED.get(_name, ())))
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,26 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def out_of_order(frame: pl.DataFrame, keys: Sequence[str]) -> bool:
+    """True when some row of ``frame`` sorts before the row above it by ``keys`` (lexicographic)."""
+    if frame.height < 2 or not keys:
+        return False
+    before = pl.lit(False)
+    tied = pl.lit(True)
+    for k in keys:
+        cur, prev = pl.col(k), pl.col(k).shift(1)
+        before = before | (tied & (cur < prev))
+        tied = tied & (cur == prev)
+    return bool(frame.select(before.fill_null(False).any()).item())
+
+
+def sorted_for(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in the row order of dataset ``name`` (itself, uncopied, when already in order)."""
+    ds = CATALOG.get(name)
+    keys = [k for k in (ds.sort_by if ds else ()) if k in frame.columns]
+    return frame.sort(keys, maintain_order=True) if out_of_order(frame, keys) else frame
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -179,9 +207,11 @@ class Lake:
         return self.commit(self.prepare(name, frame, day, extra_failures, rejects), day)
 
     def replace_partition(self, name: str, day: date, frame: pl.DataFrame) -> Path:
-        """Atomically replace one partition with ``frame`` (the ``date`` column is dropped)."""
+        """Atomically replace one partition with ``frame`` (the ``date`` column is dropped), rows in
+        the dataset's ``sort_by`` order."""
         if PARTITION in frame.columns:
             frame = frame.drop(PARTITION)
+        frame = sorted_for(name, frame)
         token = uuid.uuid4().hex[:12]
         target = self.partition_dir(name, day)
         stage = self.root / _STAGING / name / f"{target.name}.{token}"

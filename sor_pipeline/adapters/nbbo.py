@@ -7,7 +7,8 @@ NBBO is the best (highest) bid and best (lowest) ask over the venues' current qu
 summed over the venues at those prices (shares), ``mid_px`` = (bid + ask) / 2, and ``flag`` LOCKED
 (bid == ask) or CROSSED (bid > ask) across venues, null when normal. One row per (symbol, ts): the
 state after the last update at that ts; rows where a side is empty are dropped, as are rows that
-repeat the previous NBBO of the symbol. Rows come by symbol (first appearance in the input), then ts.
+repeat the previous NBBO of the symbol. Rows come sorted by symbol, then ts: the lake's ``nbbo``
+layout, so the partition is written without a re-sort and read by the feature build without one.
 
 Cost: symbol and venue strings become integer codes once; one stable sort on a single int64 key
 (symbol code, ts); then, per chunk of whole symbols (``chunk_rows`` rows), a numpy pass per venue
@@ -42,9 +43,9 @@ def _codes(col: str, categories: pl.Series) -> pl.Expr:
 
 def _sorted_inputs(quotes: pl.DataFrame) -> tuple[dict[str, np.ndarray], pl.Series]:
     """Integer-coded inputs with usable prices (withdrawn side: bid -1, ask +inf, size 0) as numpy
-    arrays sorted by (symbol code, ts), ties in input order; and the symbol categories (first
-    appearance order, which is the output's symbol order)."""
-    symbols = quotes.get_column("symbol").cast(pl.Utf8).unique(maintain_order=True)
+    arrays sorted by (symbol code, ts), ties in input order; and the symbol categories (lexically
+    sorted, which is the output's symbol order)."""
+    symbols = quotes.get_column("symbol").cast(pl.Utf8).unique().sort()
     venues = quotes.get_column("venue").cast(pl.Utf8).unique().sort()
     ok = pl.col("flag").is_null() if "flag" in quotes.columns else pl.lit(True)
     q = quotes.select(

@@ -85,7 +85,7 @@ def build_nbbo_reference(quotes: pl.DataFrame) -> pl.DataFrame:
             "bid_px", "bid_sz", "ask_px", "ask_sz",
             (pl.col("flag").is_null() if "flag" in quotes.columns else pl.lit(True)).alias("ok"),
         )
-        .with_columns(pl.col("symbol").cast(pl.Utf8).cast(pl.Categorical).to_physical().cast(pl.Int64).alias("sid"))
+        .with_columns(pl.col("symbol").cast(pl.Utf8).rank("dense").cast(pl.Int64).alias("sid"))
         .sort("sid", "ts", maintain_order=True)
     )
     sid, venue, ok = q.get_column("sid"), q.get_column("venue"), q.get_column("ok")

@@ -139,3 +139,25 @@ def test_parse_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
     assert (res.read, res.written, res.quarantined) == (3, 2, 1)
     q = lake.read("quarantine").collect().row(0, named=True)
     assert q["source_line"] == 7 and q["row_index"] is None and q["checks"] == "fix checksum"
+
+
+def test_market_partitions_are_written_by_symbol_then_time(tmp_path: Path) -> None:
+    """nbbo and depth land sorted by (symbol, ts), stable on ties; other tables keep their written order."""
+    from sor_pipeline.lake import CATALOG, out_of_order
+    from tests.fixtures_market import make_day
+
+    day = make_day(DAY, n_symbols=4, n_nbbo=500, n_depth=200, n_parents=4, seed=2)
+    lake = Lake(tmp_path)
+    for name in ("nbbo", "depth", "trades"):
+        frame = day[name].with_row_index("_i").sample(fraction=1.0, shuffle=True, seed=3)
+        lake.replace_partition(name, DAY, frame)
+        back = pl.read_parquet(lake.files(name, [DAY])[0])
+        if CATALOG[name].sort_by:
+            assert CATALOG[name].sort_by == ("symbol", "ts")
+            assert not out_of_order(back, ["symbol", "ts"])
+            assert back.equals(frame.sort("symbol", "ts", maintain_order=True))
+        else:
+            assert back.equals(frame)  # as written
+    assert out_of_order(pl.DataFrame({"symbol": ["A", "B", "A"], "ts": [1, 2, 3]}), ["symbol", "ts"])
+    assert out_of_order(pl.DataFrame({"symbol": ["A", "A"], "ts": [2, 1]}), ["symbol", "ts"])
+    assert not out_of_order(pl.DataFrame({"symbol": ["A", "A", "B"], "ts": [1, 1, 0]}), ["symbol", "ts"])

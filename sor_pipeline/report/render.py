@@ -8,9 +8,12 @@ names the partitions it read with their sha256, the code version and the champio
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -135,12 +138,30 @@ def render_html(sections: list[dict[str, Any]], *, start: date, end: date, n_day
         code_version=code, model_version=model_version)
 
 
-def write_pdf(html: str, path: Path) -> Path:
-    """PDF via WeasyPrint (system pango); no creation/modification date, fixed identifier -> same bytes."""
+@contextmanager
+def _source_date(epoch_s: int) -> Iterator[None]:
+    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) set for the block, restored after: fontTools
+    stamps each embedded font subset with it instead of the wall clock."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch_s)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
+
+
+def write_pdf(html: str, path: Path, as_of: date | None = None) -> Path:
+    """PDF via WeasyPrint (system pango); no creation/modification date, a fixed identifier and font
+    subsets stamped with ``as_of`` (00:00 UTC; default 1970-01-01) -> the same bytes on every run."""
     import weasyprint  # imported lazily: pango start-up is slow
 
-    weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
-        str(path), pdf_identifier=b"sor-best-execution", custom_metadata=False)
+    stamp = int(datetime.combine(as_of, time.min, tzinfo=UTC).timestamp()) if as_of else 0
+    with _source_date(stamp):
+        weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
+            str(path), pdf_identifier=b"sor-best-execution", custom_metadata=False)
     return path
 
 
@@ -159,7 +180,7 @@ def build_report(start: date, end: date, lake: Lake, settings: Settings, out_dir
     html = render_html(sections, start=start, end=end, n_days=len(data.days), code=code, model_version=model)
     html_path = out / f"best_execution_{stem}.html"
     html_path.write_text(html, encoding="utf-8")
-    pdf_path = write_pdf(html, out / f"best_execution_{stem}.pdf")
+    pdf_path = write_pdf(html, out / f"best_execution_{stem}.pdf", as_of=end)
     r605 = rule605.write_rule605(rule605.export_frame(data), out / f"rule605_{stem}.txt")
     summ: dict[str, Any] = {
         "start": start.isoformat(), "end": end.isoformat(), "days": [d.isoformat() for d in data.days],

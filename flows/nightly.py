@@ -30,7 +30,7 @@ from flows.stages import (
     tca_task,
 )
 from sor_pipeline.calendar import is_trading_day, market_today, trading_days
-from sor_pipeline.champion import champion_reference
+from sor_pipeline.champion import champion_at_start, champion_reference
 from sor_pipeline.faults import StageFailed
 from sor_pipeline.nightly_summary import night_markdown, night_summary
 
@@ -59,7 +59,7 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
         if not is_trading_day(day, settings.holidays):
             return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
     raw = Path(raw_dir) if raw_dir else settings.raw_root
-    registry_before = _run("registry", day, lambda: champion_reference(settings))
+    registry_before = _run("registry", day, lambda: champion_reference(settings, day))
 
     ingest = _run("ingest", day, lambda: ingest_task.with_options(
         refresh_cache=not lake.exists("child_orders", day))(
@@ -81,7 +81,7 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
 
     from sor_pipeline import registry
 
-    champion_before = registry.champion_version(settings)
+    champion_before = champion_at_start(settings, day)
     window = [d for d in lake.dates("features") if d <= day]
     retrain = _run("retrain", day, lambda: run_retrain_flow(
         day, lake_fingerprint(lake, ["features", "sim_oracle"], window) + f":{champion_before}", True))

@@ -65,7 +65,7 @@ def monitor_task(day: date, reference: tuple[date, date] | None, run_url: str | 
 
     maybe_inject("monitor")
     settings, lake = current()
-    report = mon.run_monitor(day, lake, settings, reference=reference, score=champion_scorer(settings),
+    report = mon.run_monitor(day, lake, settings, reference=reference, score=champion_scorer(settings, day),
                              run_url=run_url, hook=prefect_alert_event)
     return {**report.summary, "markdown": report.to_markdown()}
 

@@ -310,8 +310,8 @@ def monitor_cmd(
     if reference_start and reference_end:
         reference = (parse_date(reference_start, "--reference-start"), parse_date(reference_end, "--reference-end"))
     else:
-        reference = champion_reference(s)
-    rep = mon.run_monitor(day, lake, s, reference=reference, score=champion_scorer(s))
+        reference = champion_reference(s, day)
+    rep = mon.run_monitor(day, lake, s, reference=reference, score=champion_scorer(s, day))
     if not as_json:
         console.print(rep.to_markdown())
     emit(rep.summary, as_json)

@@ -267,6 +267,10 @@ def champion_uri(settings: Settings) -> str:
     return f"models:/{settings.model_name}@{settings.champion_alias}"
 
 
+def version_uri(settings: Settings, version: str) -> str:
+    return f"models:/{settings.model_name}/{version}"
+
+
 def load_champion(settings: Settings) -> RouterModel | None:
     """The champion's RouterModel (raw boosters), or None when there is no champion."""
     if champion_version(settings) is None:

@@ -27,6 +27,7 @@ import polars as pl
 
 from sor_pipeline import registry
 from sor_pipeline.backtest import candidate_rows, regret, venue_day_stats, walk_forward
+from sor_pipeline.champion import champion_at_start
 from sor_pipeline.gate import evaluate_gate
 from sor_pipeline.lake import Lake
 from sor_pipeline.models.train import Mapper, TrainConfig, train_router
@@ -165,8 +166,10 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     test_days = window[-settings.backtest_folds:]
     oracle = lake.read("sim_oracle", days=window).collect() \
         if all(lake.exists("sim_oracle", d) for d in test_days) else None
-    champion_before = registry.champion_version(settings)
-    champion = registry.load_champion(settings)
+    # the champion this night started with (a re-run after its own promotion must not face itself)
+    champion_before = champion_at_start(settings, day)
+    champion = (registry.load_router_model(registry.version_uri(settings, champion_before))
+                if champion_before is not None else None)
 
     backtest = walk_forward(features, settings, champion=champion, oracle=oracle,
                             train_fn=lambda frame: train_router(frame, train_config, mapper=mapper)[0])

@@ -62,6 +62,27 @@ def test_registry_aliases_and_rollback(settings: Settings) -> None:
     assert local is not None and set(local.venues) == set(features["venue"].unique())
 
 
+def test_champion_at_start_of_a_night_ignores_that_nights_promotion(settings: Settings) -> None:
+    """A night judges the model that routed its day: after night D promoted its own challenger, a
+    re-run of night D still sees the champion the night started with."""
+    from sor_pipeline.champion import champion_at_start, champion_reference
+
+    d1, d2, d3 = date(2024, 3, 7), date(2024, 3, 8), date(2024, 3, 11)
+    features, _ = make_days(START, 4, 200, seed=3)
+    assert champion_at_start(settings, d1) is None
+    v1 = _log_and_register(settings, features, "a")
+    registry.set_version_tags(settings, v1, {"day": d1.isoformat(), "train_window": "2024-03-04..2024-03-07"})
+    registry.promote(settings, v1)
+    assert champion_at_start(settings, d1) is None  # night d1 started with no champion, even on a re-run
+    assert champion_at_start(settings, d2) == v1 and champion_reference(settings, d2) == (START, d1)
+    v2 = _log_and_register(settings, features, "b")
+    registry.set_version_tags(settings, v2, {"day": d2.isoformat()})
+    registry.promote(settings, v2)
+    assert champion_at_start(settings, d2) == v1  # re-running night d2 after it promoted v2
+    assert champion_at_start(settings, d3) == v2
+    assert champion_at_start(settings) == v2  # no night given: the current champion
+
+
 def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path: Path) -> None:
     """models:/<name>@champion loaded in a new interpreter (pyfunc and raw boosters) predicts the same."""
     features, _ = make_days(START, 4, 300, seed=2)

@@ -1,16 +1,32 @@
-"""Benchmark: feature+label build and TCA on a synthetic big day, against the bare-read floor and pandas.
+"""Benchmark: ingest, feature+label build and TCA on a big day, against bare-read floors and pandas.
 
-    uv run --frozen python benchmarks/features.py [--small] [--symbols N] [--quotes N] [--children N] [--json]
+    uv run --frozen python benchmarks/features.py [--small] [--symbols N] [--quotes N] [--children N]
+                                                  [--repeat K] [--stages a,b,...] [--json]
 
-Generates one canonical day with numpy (tests/fixtures_market.py) into a temporary lake, then runs each
-stage in its own subprocess and reports wall time (s, the work only, imports excluded) and peak RSS
-(GB, ``ru_maxrss`` of that subprocess; data generation runs in its own subprocess so that no
-stage inherits its high-water mark across fork/exec): ``floor`` = bare read of the Parquet columns the build needs,
-``features`` = build_features, ``tca`` = run_tca, ``labels`` = our polars path for exactly what the
-pandas stage computes (arrival mid, slippage, markouts from the same columns), ``pandas`` = those labels
-with pandas ``merge_asof``. Ratios: features / floor (target <= 4), pandas / features (target >= 10) and
-pandas / labels (the like-for-like comparison).
-With ``--json`` the last stdout line is one JSON object of the figures.
+Two big days, each made once per run and outside every timing:
+
+- a synthetic canonical day made with numpy (tests/fixtures_market.py: 500 symbols, 20 M NBBO rows,
+  2 M depth snapshots, 2 M trades, 500 k child orders, ~550 k fills), written through the lake
+  (so ``nbbo``/``depth`` are in the lake's (symbol, ts) order, as ingest writes them);
+- a simulated raw drop in production formats (``sor-pipeline sim --big`` sizes: ~20 M venue quotes,
+  ~10 M depth rows, ~1.1 M child orders as CSV logs and tick Parquet) for the ingest stage.
+
+Every stage runs in its own subprocess, ``--repeat`` times (default 3, interleaved), and reports the
+median wall time (s, the work only, imports excluded) and the largest peak RSS (GB, ``ru_maxrss`` of
+that subprocess). Stages and their baselines, measured in the same run:
+
+- ``floor``: bare read of the Parquet columns the feature build reads, into memory (polars);
+- ``features``: build_features (features + labels), ratio ``features_over_floor`` (target <= 4);
+- ``tca``: run_tca (DuckDB SQL, writes tca_child/parent/agg);
+- ``labels``: our polars path for exactly what the pandas stage computes (arrival mid, slippage,
+  markouts from the same columns);
+- ``pandas``: those labels with pandas ``merge_asof`` (tests/reference_pandas.py), ratios
+  ``pandas_over_features`` (target >= 10) and ``pandas_over_labels`` (like for like);
+- ``raw_read``: bare read of every file of the raw drop (polars read_csv / read_parquet);
+- ``ingest``: ingest_day on that drop into an empty lake (adapters, validation, quarantine, NBBO,
+  atomic writes), ratio ``ingest_over_raw_read``.
+
+With ``--json`` the last stdout line is one JSON object of the figures (``targets`` says which hold).
 """
 
 from __future__ import annotations
@@ -18,7 +34,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,11 +51,14 @@ NEEDED = {
     "child_orders": ["child_id", "parent_id", "symbol", "side", "venue", "order_type", "tif", "limit_px", "qty",
                      "sent_ts", "router_policy", "route_rank", "propensity"],
     "parent_orders": ["parent_id", "urgency"],
-    "fills": ["exec_id", "child_id", "ts", "qty", "px", "fee_bps"],
+    "fills": ["child_id", "ts", "qty", "px", "fee_bps"],
     "nbbo": ["ts", "symbol", "bid_px", "ask_px", "mid_px"],
     "depth": ["ts", "symbol", "venue", *[f"{s}_sz_{k}" for s in ("bid", "ask") for k in range(1, 6)]],
     "venues": ["venue", "venue_type"],
 }
+LAKE_STAGES = ("floor", "features", "tca", "labels", "pandas")
+RAW_STAGES = ("raw_read", "ingest")
+ALL_STAGES = LAKE_STAGES + RAW_STAGES
 
 
 def generate(lake_dir: Path, symbols: int, quotes: int, children: int) -> dict[str, int]:
@@ -54,53 +74,84 @@ def generate(lake_dir: Path, symbols: int, quotes: int, children: int) -> dict[s
     return {k: v.height for k, v in frames.items()}
 
 
-def stage(name: str, lake_dir: Path) -> dict[str, float]:
-    """Run one stage in this process; return wall seconds and peak RSS GB."""
+def generate_raw(raw_dir: Path, symbols: int, quotes: int) -> dict[str, int]:
+    """A simulated raw drop for DAY at big-day proportions (``quotes`` venue quote updates in all)."""
+    from sor_pipeline.sim.config import big_day_config
+    from sor_pipeline.sim.drop import write_big_day
+
+    config = big_day_config(n_symbols=symbols, quote_updates_per_symbol=max(1, quotes // symbols))
+    rows: dict[str, int] = write_big_day(config, DAY, 0, raw_dir)["rows"]
+    return rows
+
+
+def _raw_files(raw_dir: Path) -> list[Path]:
+    from sor_pipeline.adapters.drop import drop_files
+
+    return drop_files(raw_dir / DAY.isoformat())
+
+
+def stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
+    """Run one stage in this process; return wall seconds and rows."""
     import polars as pl
 
-    from sor_pipeline.features import build_features, child_labels
     from sor_pipeline.lake import Lake
     from sor_pipeline.settings import Settings
-    from sor_pipeline.tca import run_tca
-    from tests.reference_pandas import reference_labels
 
-    lake = Lake(lake_dir)
     t0 = time.perf_counter()
     rows = 0
-    if name == "floor":
-        for ds, cols in NEEDED.items():
-            rows += lake.read(ds, [DAY]).select(cols).collect().height
-    elif name == "features":
-        rows = build_features(DAY, lake, Settings(home=lake_dir)).height
-    elif name == "tca":
-        rows = run_tca(DAY, lake)["tca_child"].written
-    elif name == "labels":  # ours, on exactly the pandas stage's inputs and outputs (apples to apples)
-        from sor_pipeline.features.market_state import code_of, nbbo_state, symbol_codes
+    if name == "raw_read":
+        assert raw_dir is not None
+        for f in _raw_files(raw_dir):
+            frame = pl.read_parquet(f) if f.suffix == ".parquet" else pl.read_csv(f, infer_schema_length=10_000)
+            rows += frame.height
+    elif name == "ingest":
+        assert raw_dir is not None
+        from sor_pipeline.ingest import ingest_day
 
-        kids = lake.read("child_orders", [DAY]).select("child_id", "symbol", "side", "qty", "sent_ts").collect()
-        fill_rows = lake.read("fills", [DAY]).select(NEEDED["fills"])
-        qi = nbbo_state(lake.read("nbbo", [DAY]).select("ts", "symbol", "bid_px", "ask_px", "mid_px"),
-                        symbol_codes(kids))
-        kids = kids.with_columns(qi.lookup(code_of(kids["symbol"], qi.codes), kids["sent_ts"], ["mid_px"])
-                                 .to_series().alias("arrival_mid"))
-        rows = child_labels(kids, fill_rows, qi, [1.0, 5.0, 30.0, 60.0]).collect().height
-    elif name == "pandas":
-        kids = lake.read("child_orders", [DAY]).select("child_id", "symbol", "side", "sent_ts").collect()
-        fills = lake.read("fills", [DAY]).select(NEEDED["fills"]).collect()
-        nbbo = lake.read("nbbo", [DAY]).select("ts", "symbol", "mid_px").collect()
-        rows = len(reference_labels(kids, fills, nbbo))
+        home = lake_dir.parent / "ingest-home"
+        shutil.rmtree(home, ignore_errors=True)
+        t0 = time.perf_counter()
+        summary = ingest_day(DAY, raw_dir, Lake(home / "lake"), Settings(home=home))
+        rows = sum(int(t["written"]) for t in summary.tables.values())
     else:
-        raise SystemExit(f"unknown stage {name}")
-    wall = time.perf_counter() - t0
-    _ = pl
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    return {"wall_s": round(wall, 3), "peak_gb": round(peak_gb, 3), "rows": rows}
+        from sor_pipeline.features import build_features, child_labels
+        from sor_pipeline.tca import run_tca
+        from tests.reference_pandas import reference_labels
+
+        lake = Lake(lake_dir)
+        t0 = time.perf_counter()
+        if name == "floor":
+            for ds, cols in NEEDED.items():
+                rows += lake.read(ds, [DAY]).select(cols).collect().height
+        elif name == "features":
+            rows = build_features(DAY, lake, Settings(home=lake_dir)).height
+        elif name == "tca":
+            rows = run_tca(DAY, lake)["tca_child"].written
+        elif name == "labels":  # ours, on exactly the pandas stage's inputs and outputs (apples to apples)
+            from sor_pipeline.features.market_state import code_of, nbbo_state, symbol_codes
+
+            kids = lake.read("child_orders", [DAY]).select("child_id", "symbol", "side", "qty", "sent_ts").collect()
+            fill_rows = lake.read("fills", [DAY]).select(NEEDED["fills"])
+            qi = nbbo_state(lake.read("nbbo", [DAY]), symbol_codes(kids), ["mid_px"])
+            (arrival,) = qi.lookup(code_of(kids["symbol"], qi.codes), kids["sent_ts"], ["mid_px"])
+            kids = kids.with_columns(arrival.to_series().alias("arrival_mid"))
+            rows = child_labels(kids, fill_rows, qi, [1.0, 5.0, 30.0, 60.0]).collect().height
+        elif name == "pandas":
+            kids = lake.read("child_orders", [DAY]).select("child_id", "symbol", "side", "sent_ts").collect()
+            fills = lake.read("fills", [DAY]).select(NEEDED["fills"]).collect()
+            nbbo = lake.read("nbbo", [DAY]).select("ts", "symbol", "mid_px").collect()
+            rows = len(reference_labels(kids, fills, nbbo))
+        else:
+            raise SystemExit(f"unknown stage {name}")
+    return {"wall_s": round(time.perf_counter() - t0, 3), "rows": rows}
 
 
-def run_stage(name: str, lake_dir: Path) -> dict[str, float]:
+def run_stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
     """Run one stage in a fresh child process; ``peak_gb`` is that child's own ``ru_maxrss`` (from wait4)."""
-    with subprocess.Popen([sys.executable, __file__, "--stage", name, "--lake", str(lake_dir)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    cmd = [sys.executable, __file__, "--stage", name, "--lake", str(lake_dir)]
+    if raw_dir is not None:
+        cmd += ["--raw", str(raw_dir)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         out, err = proc.stdout.read(), proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -112,51 +163,84 @@ def run_stage(name: str, lake_dir: Path) -> dict[str, float]:
     return res
 
 
+def _subprocess_json(args: list[str]) -> dict[str, int]:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    result: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _ratio(num: str, den: str, res: dict[str, dict[str, float]]) -> float | None:
+    if num in res and den in res and res[den]["wall_s"]:
+        return round(res[num]["wall_s"] / res[den]["wall_s"], 2)
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", action="store_true", help="50 symbols, 1 M quotes, 25 k child orders")
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--quotes", type=int, default=20_000_000)
     ap.add_argument("--children", type=int, default=500_000)
-    ap.add_argument("--skip-pandas", action="store_true", help="skip the (slow) pandas stage")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each stage; the median wall time is reported")
+    ap.add_argument("--stages", default=",".join(ALL_STAGES), help=f"comma list of stages (default all: "
+                                                                   f"{','.join(ALL_STAGES)})")
+    ap.add_argument("--skip-pandas", action="store_true", help="leave out the (slow) pandas stage")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.stage == "generate":  # in a subprocess, so later stages do not inherit its peak RSS
         print(json.dumps(generate(a.lake, a.symbols, a.quotes, a.children)))
         return
+    if a.stage == "generate_raw":
+        print(json.dumps(generate_raw(a.raw, a.symbols, a.quotes)))
+        return
     if a.stage:
-        print(json.dumps(stage(a.stage, a.lake)))
+        print(json.dumps(stage(a.stage, a.lake, a.raw)))
         return
     if a.small:
         a.symbols, a.quotes, a.children = 50, 1_000_000, 25_000
+    names = [n for n in a.stages.split(",") if n and not (a.skip_pandas and n == "pandas")]
+    unknown = sorted(set(names) - set(ALL_STAGES))
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {unknown}; known: {', '.join(ALL_STAGES)}")
+    log = sys.stderr if a.json else sys.stdout
+    size = ["--symbols", str(a.symbols), "--quotes", str(a.quotes), "--children", str(a.children)]
     with tempfile.TemporaryDirectory(prefix="sor-bench-") as tmp:
-        lake_dir = Path(tmp) / "lake"
+        lake_dir, raw_dir = Path(tmp) / "lake", Path(tmp) / "raw"
+        sizes: dict[str, dict[str, int]] = {}
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--stage", "generate", "--lake", str(lake_dir),
-                              "--symbols", str(a.symbols), "--quotes", str(a.quotes), "--children", str(a.children)],
-                             check=True, capture_output=True, text=True)
-        sizes = json.loads(out.stdout.strip().splitlines()[-1])
+        if any(n in LAKE_STAGES for n in names):
+            sizes["lake"] = _subprocess_json(["--stage", "generate", "--lake", str(lake_dir), *size])
+        if any(n in RAW_STAGES for n in names):
+            sizes["raw"] = _subprocess_json(["--stage", "generate_raw", "--raw", str(raw_dir), *size])
         gen_s = time.perf_counter() - t0
-        names = ["floor", "features", "tca", "labels"] + ([] if a.skip_pandas else ["pandas"])
-        res = {}
-        for n in names:
-            res[n] = run_stage(n, lake_dir)
-            print(f"{n:9s} {res[n]['wall_s']:8.2f} s  peak {res[n]['peak_gb']:6.2f} GB  rows {res[n]['rows']}",
-                  file=sys.stderr if a.json else sys.stdout)
-    fw, fl = res["features"]["wall_s"], res["floor"]["wall_s"]
-    summary = {
-        "sizes": sizes, "generate_s": round(gen_s, 2), "stages": res,
-        "features_over_floor": round(fw / fl, 2) if fl else None,
-        "pandas_over_features": round(res["pandas"]["wall_s"] / fw, 2) if "pandas" in res else None,
-        "pandas_over_labels": round(res["pandas"]["wall_s"] / res["labels"]["wall_s"], 2) if "pandas" in res else None,
-        "features_peak_gb": res["features"]["peak_gb"], "tca_peak_gb": res["tca"]["peak_gb"],
+        runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+        for r in range(max(1, a.repeat)):
+            for n in names:
+                runs[n].append(run_stage(n, lake_dir, raw_dir if n in RAW_STAGES else None))
+                last = runs[n][-1]
+                print(f"run {r + 1} {n:9s} {last['wall_s']:8.2f} s  peak {last['peak_gb']:6.2f} GB  "
+                      f"rows {last['rows']}", file=log, flush=True)
+    res = {n: {"wall_s": round(statistics.median(x["wall_s"] for x in v), 3),
+               "wall_s_runs": [x["wall_s"] for x in v],
+               "peak_gb": max(x["peak_gb"] for x in v), "rows": v[-1]["rows"]} for n, v in runs.items()}
+    summary: dict[str, object] = {
+        "sizes": sizes, "generate_s": round(gen_s, 2), "repeat": a.repeat, "stages": res,
+        "features_over_floor": _ratio("features", "floor", res),
+        "pandas_over_features": _ratio("pandas", "features", res),
+        "pandas_over_labels": _ratio("pandas", "labels", res),
+        "ingest_over_raw_read": _ratio("ingest", "raw_read", res),
+        "features_peak_gb": res.get("features", {}).get("peak_gb"),
+        "tca_peak_gb": res.get("tca", {}).get("peak_gb"),
+        "ingest_peak_gb": res.get("ingest", {}).get("peak_gb"),
     }
-    if a.json:
-        print(json.dumps(summary))
-    else:
-        print(json.dumps(summary, indent=2))
+    checks = {"features_over_floor<=4": (summary["features_over_floor"], lambda v: v <= 4),
+              "pandas_over_features>=10": (summary["pandas_over_features"], lambda v: v >= 10),
+              "features_peak_gb<6": (summary["features_peak_gb"], lambda v: v < 6)}
+    summary["targets"] = {k: (bool(test(v)) if v is not None else None) for k, (v, test) in checks.items()}
+    print(json.dumps(summary) if a.json else json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

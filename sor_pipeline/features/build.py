@@ -7,6 +7,7 @@ the live router calls, so training and serving features cannot drift apart.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import polars as pl
@@ -15,7 +16,8 @@ from schemas import columns_of
 from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, Features
 from sor_pipeline.features.decision import decision_features, market_indexes
 from sor_pipeline.features.history import adv_before, venue_stats_before
-from sor_pipeline.features.labels import child_labels, markout_column
+from sor_pipeline.features.labels import fill_labels, markout_column, with_arrival_slippage
+from sor_pipeline.features.market_state import nbbo_state, symbol_codes
 from sor_pipeline.lake import Lake, WriteResult
 from sor_pipeline.settings import Settings
 
@@ -23,7 +25,7 @@ CHILD_COLUMNS = ["child_id", "parent_id", "symbol", "side", "venue", "order_type
                  "sent_ts", "router_policy", "route_rank", "propensity"]
 DEPTH_COLUMNS = ["ts", "symbol", "venue", *[f"{s}_sz_{k}" for s in ("bid", "ask") for k in range(1, 6)]]
 NBBO_COLUMNS = ["ts", "symbol", "bid_px", "ask_px", "mid_px"]
-FILL_COLUMNS = ["exec_id", "child_id", "ts", "qty", "px", "fee_bps"]
+FILL_COLUMNS = ["child_id", "ts", "qty", "px", "fee_bps"]
 
 
 def child_requests(children: pl.LazyFrame, parents: pl.LazyFrame) -> pl.LazyFrame:
@@ -39,16 +41,27 @@ def features_from_frames(children: pl.LazyFrame, parents: pl.LazyFrame, fills: p
     """Features + labels for one day's frames, columns in the order of schemas.features.Features."""
     keep = ["child_id", "parent_id", "router_policy", "route_rank", "propensity", "sent_ts"]
     requests = child_requests(children, parents).collect()
-    # one NBBO index per day (sorted once by symbol code and time) for the decision join and every markout
-    qi, di = market_indexes(requests, nbbo, depth)
-    feats = decision_features(
-        requests, qi, di, venues, venue_stats, adv,
-        rvol_window_s=float(settings.realized_vol_window_s), timezone=settings.market_timezone,
-        extra_columns=keep,
-    )
-    labels = child_labels(feats.lazy().select("child_id", "symbol", "side", "qty", "sent_ts", "arrival_mid"),
-                          fills, qi, [float(h) for h in settings.markout_horizons_s]).collect()
-    out = feats.join(labels, on="child_id", how="left", maintain_order="left")
+    # one NBBO index per day (rows in the lake's symbol, ts order) for the decision join and every markout
+    qi = nbbo_state(nbbo, symbol_codes(requests))
+    horizons = [float(h) for h in settings.markout_horizons_s]
+
+    def features() -> pl.DataFrame:
+        _, di = market_indexes(requests, qi, depth)
+        return decision_features(requests, qi, di, venues, venue_stats, adv,
+                                 rvol_window_s=float(settings.realized_vol_window_s),
+                                 timezone=settings.market_timezone, extra_columns=keep)
+
+    # the book and features (as-of at sent_ts) and the fill labels (forward) are independent: one per core
+    with ThreadPoolExecutor(2) as pool:
+        feats_job = pool.submit(features)
+        labels_job = pool.submit(fill_labels, requests.select("child_id", "symbol", "side", "qty", "sent_ts"),
+                                 fills, qi, horizons)
+        feats, labels = feats_job.result(), labels_job.result()
+    # both keep the children's row order: the labels line up with the features row for row
+    if not labels["child_id"].equals(feats["child_id"]):
+        raise RuntimeError("features: labels out of line with the feature rows")
+    labels = with_arrival_slippage(labels, feats["side"], feats["arrival_mid"])
+    out = pl.concat([feats, labels.drop("child_id")], how="horizontal")
     want = list(columns_of(Features))
     extra = [markout_column(float(h)) for h in settings.markout_horizons_s]
     extra = [c for c in extra if c not in want]

@@ -26,7 +26,6 @@ from sor_pipeline.features.market_state import (
     depth_state,
     lazy,
     nbbo_state,
-    offset_ns,
     side_sign,
     symbol_codes,
     time_of_day,
@@ -37,8 +36,6 @@ REQUEST_COLUMNS = ["request_id", "symbol", "side", "qty", "order_type", "tif", "
 VENUE_STAT_COLUMNS = FEATURE_COLUMNS[-5:]
 #: Keys and arrival state returned in front of FEATURE_COLUMNS.
 KEY_COLUMNS = ["request_id", "symbol", "side", "qty", "venue", "venue_type", "decision_ts", "arrival_mid"]
-_ROW = "_row"
-_VROW = "_vrow"
 
 
 def market_indexes(symbols: pl.DataFrame | pl.LazyFrame, nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex,
@@ -57,20 +54,19 @@ def _market_at_decision(req: pl.DataFrame, qi: AsofIndex, di: AsofIndex, window_
     """Per request row (same order): NBBO bid/ask/mid and ``cum_r2`` at decision_ts, ``cum_r2`` at
     decision_ts - window, and the consolidated book sizes at decision_ts."""
     ts = req["decision_ts"]
-    back = req.select(offset_ns("decision_ts", -window_s)).to_series()
     qcode = code_of(req["symbol"], qi.codes)
     dcode = code_of(req["symbol"], di.codes)
-    now = qi.lookup(qcode, ts, ["bid_px", "ask_px", "mid_px", "cum_r2"])
-    before = qi.lookup(qcode, back, ["cum_r2"]).rename({"cum_r2": "_cum_r2_back"})
-    book = di.lookup(dcode, ts, ["bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3"])
-    return pl.concat([now, before, book], how="horizontal")
+    now, before = qi.lookup(qcode, ts, ["bid_px", "ask_px", "mid_px", "cum_r2"], offsets_s=(0.0, -window_s))
+    (book,) = di.lookup(dcode, ts, ["bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3"])
+    return pl.concat([now, before.select(pl.col("cum_r2").alias("_cum_r2_back")), book], how="horizontal")
 
 
 def _with_venues(req: pl.LazyFrame, venues: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    vt = lazy(venues).select("venue", "venue_type").with_row_index(_VROW)
+    """Requests with their venue's type, or crossed with every venue (request-major, then venue order)."""
+    vt = lazy(venues).select("venue", "venue_type")
     if "venue" in req.collect_schema().names():
-        return req.join(vt, on="venue", how="left")
-    return req.join(vt, how="cross")
+        return req.join(vt, on="venue", how="left", maintain_order="left")
+    return req.join(vt, how="cross", maintain_order="left_right")
 
 
 def decision_features(
@@ -95,8 +91,7 @@ def decision_features(
     FEATURE_COLUMNS (+ ``extra_columns`` carried from ``requests``), one row per request (x venue),
     in input order."""
     extra = list(extra_columns or [])
-    # materialised once: the row index must be the same in every branch of the plan below
-    req = lazy(requests).with_columns(pl.col("decision_ts").cast(TS_NS_UTC)).with_row_index(_ROW).collect()
+    req = lazy(requests).with_columns(pl.col("decision_ts").cast(TS_NS_UTC)).collect()
     qi, di = market_indexes(req, nbbo, depth)
     market = _market_at_decision(req, qi, di, rvol_window_s)
     s = side_sign("side")
@@ -125,15 +120,16 @@ def decision_features(
     )
     out = _with_venues(out, venues)
     if adv is not None:
-        out = out.join(lazy(adv).select("symbol", "adv"), on="symbol", how="left")
+        out = out.join(lazy(adv).select("symbol", "adv"), on="symbol", how="left", maintain_order="left")
     else:
         out = out.with_columns(pl.lit(None, pl.Float64).alias("adv"))
     out = out.with_columns(
         pl.when(pl.col("adv") > 0).then(pl.col("qty") / pl.col("adv")).otherwise(None).alias("rel_size_adv"))
     if venue_stats is not None:
-        out = out.join(lazy(venue_stats).select("venue", *VENUE_STAT_COLUMNS), on="venue", how="left")
+        out = out.join(lazy(venue_stats).select("venue", *VENUE_STAT_COLUMNS), on="venue", how="left",
+                       maintain_order="left")
     else:
         out = out.with_columns([pl.lit(None, pl.Float64).alias(c) for c in VENUE_STAT_COLUMNS])
     feats = [pl.col(c).cast(pl.Float64) for c in FEATURE_COLUMNS]
-    return (out.sort(_ROW, _VROW, maintain_order=True)
-            .select(*KEY_COLUMNS, *feats, *[c for c in extra if c not in KEY_COLUMNS]).collect())
+    # every join keeps the left order: rows come out in request order (x venue order), no sort
+    return out.select(*KEY_COLUMNS, *feats, *[c for c in extra if c not in KEY_COLUMNS]).collect()

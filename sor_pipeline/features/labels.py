@@ -19,10 +19,11 @@ from sor_pipeline.features.market_state import (
     code_of,
     lazy,
     nbbo_state,
-    offset_ns,
     side_sign,
     symbol_codes,
 )
+
+_KID = "_kid"
 
 
 def markout_column(horizon_s: float) -> str:
@@ -35,23 +36,23 @@ def _fill_markouts(fills: pl.DataFrame, qi: AsofIndex, horizons_s: list[float]) 
     code = code_of(fills["symbol"], qi.codes)
     s = fills.select(side_sign("side")).to_series()
     px = fills["px"]
-    cols = []
-    for i, h in enumerate(horizons_s):
-        mid = qi.lookup(code, fills.select(offset_ns("ts", h)).to_series(), ["mid_px"]).to_series()
-        cols.append((s * (mid - px) / px * 1e4).alias(f"_mk{i}"))
-    return fills.with_columns(cols)
+    mids = qi.lookup(code, fills["ts"], ["mid_px"], offsets_s=horizons_s)
+    return fills.with_columns([(s * (m.to_series() - px) / px * 1e4).alias(f"_mk{i}") for i, m in enumerate(mids)])
 
 
-def child_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.LazyFrame,
-                 nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex, horizons_s: list[float]) -> pl.LazyFrame:
-    """Labels per child (``child_id``, ``side``, ``symbol``, ``qty``, ``sent_ts``, ``arrival_mid``):
-    filled, fill_ratio, filled_qty, avg_fill_px, fee_bps, arrival_slippage_bps, time_to_fill_s,
-    markout_<h>s_bps. Unfilled children get 0 / null labels. ``nbbo`` is the canonical frame or an
+def fill_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.LazyFrame,
+                nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex, horizons_s: list[float]) -> pl.DataFrame:
+    """The labels that need no arrival quote, per child (``child_id``, ``symbol``, ``side``, ``qty``,
+    ``sent_ts``), one row per child in ``children`` order: child_id, filled, fill_ratio, filled_qty,
+    avg_fill_px, fee_bps, time_to_fill_s, markout_<h>s_bps. Unfilled children get 0 / null labels.
+    ``fills`` needs ``child_id, ts, qty, px, fee_bps``. ``nbbo`` is the canonical frame or an
     index from :func:`~sor_pipeline.features.market_state.nbbo_state` covering the children's symbols."""
-    kids = lazy(children)
-    f = (lazy(fills).select("exec_id", "child_id", pl.col("ts").cast(TS_NS_UTC), "qty", "px", "fee_bps")
-         .join(kids.select("child_id", "symbol", "side"), on="child_id", how="inner")).collect()
-    qi = nbbo if isinstance(nbbo, AsofIndex) else nbbo_state(nbbo, symbol_codes(f))
+    # children numbered once: fills find their child by one string join, everything after is by number
+    kids = (lazy(children).select("child_id", "symbol", "side", "qty", pl.col("sent_ts").cast(TS_NS_UTC))
+            .with_row_index(_KID).collect())
+    f = (lazy(fills).select("child_id", pl.col("ts").cast(TS_NS_UTC), "qty", "px", "fee_bps")
+         .join(kids.lazy().select("child_id", _KID, "symbol", "side"), on="child_id", how="inner")).collect()
+    qi = nbbo if isinstance(nbbo, AsofIndex) else nbbo_state(nbbo, symbol_codes(f), ["mid_px"])
     mcols = [markout_column(h) for h in horizons_s]
     q = pl.col("qty")
 
@@ -61,7 +62,7 @@ def child_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl
 
     per_child = (
         _fill_markouts(f, qi, horizons_s).lazy()
-        .group_by("child_id")
+        .group_by(_KID)
         .agg(
             q.sum().alias("filled_qty"),
             ((q * pl.col("px")).sum() / q.sum()).alias("avg_fill_px"),
@@ -70,11 +71,9 @@ def child_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl
             *[markout(i).alias(c) for i, c in enumerate(mcols)],
         )
     )
-    s = side_sign("side")
-    mid = pl.col("arrival_mid")
     return (
-        kids.select("child_id", "side", "qty", pl.col("sent_ts").cast(TS_NS_UTC), "arrival_mid")
-        .join(per_child, on="child_id", how="left")
+        kids.lazy().select("child_id", _KID, "qty", "sent_ts")
+        .join(per_child, on=_KID, how="left", maintain_order="left")
         .with_columns(pl.col("filled_qty").fill_null(0))
         .select(
             "child_id",
@@ -83,8 +82,33 @@ def child_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl
             pl.col("filled_qty").cast(pl.Int64),
             "avg_fill_px",
             "fee_bps",
-            (s * (pl.col("avg_fill_px") - mid) / mid * 1e4 + pl.col("fee_bps")).alias("arrival_slippage_bps"),
             ((pl.col("_first_fill_ts") - pl.col("sent_ts")).dt.total_nanoseconds() / NS_PER_S).alias("time_to_fill_s"),
             *mcols,
         )
+        .collect()
     )
+
+
+def arrival_slippage_bps(side: pl.Expr, avg_fill_px: pl.Expr, arrival_mid: pl.Expr, fee_bps: pl.Expr) -> pl.Expr:
+    """s*(avg_fill_px - arrival_mid)/arrival_mid*1e4 + fee_bps (bps; + = cost, fees included)."""
+    s = pl.when(side == "BUY").then(1.0).otherwise(-1.0)
+    return s * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps
+
+
+def with_arrival_slippage(labels: pl.DataFrame, side: pl.Series, arrival_mid: pl.Series) -> pl.DataFrame:
+    """``labels`` (from :func:`fill_labels`) with ``arrival_slippage_bps`` after ``fee_bps``, given each
+    row's side and arrival mid (row-aligned)."""
+    cols = labels.columns
+    at = cols.index("fee_bps") + 1
+    slip = labels.select(arrival_slippage_bps(pl.lit(side), pl.col("avg_fill_px"), pl.lit(arrival_mid),
+                                              pl.col("fee_bps")).alias("arrival_slippage_bps"))
+    return pl.concat([labels.select(cols[:at]), slip, labels.select(cols[at:])], how="horizontal")
+
+
+def child_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.LazyFrame,
+                 nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex, horizons_s: list[float]) -> pl.LazyFrame:
+    """Labels per child (``child_id``, ``side``, ``symbol``, ``qty``, ``sent_ts``, ``arrival_mid``):
+    filled, fill_ratio, filled_qty, avg_fill_px, fee_bps, arrival_slippage_bps, time_to_fill_s,
+    markout_<h>s_bps, one row per child in ``children`` order (see :func:`fill_labels`)."""
+    kids = lazy(children).select("child_id", "symbol", "side", "qty", "sent_ts", "arrival_mid").collect()
+    return with_arrival_slippage(fill_labels(kids, fills, nbbo, horizons_s), kids["side"], kids["arrival_mid"]).lazy()

@@ -1,29 +1,30 @@
-"""Point-in-time market state and backward as-of lookups (polars, lazy).
+"""Point-in-time market state: the NBBO and consolidated-book as-of indexes, and small expressions.
 
-``mid(t)`` is the NBBO mid of the last NBBO row at or before ``t`` (never after), per DESIGN.md.
-Every lookup here is a *backward* as-of join: a tick stamped after the probe time can never change
-what the probe sees. Timestamps are UTC ``Datetime("ns", "UTC")``; offsets use ``time_unit="ns"``
-(a bare ``pl.duration`` silently becomes microseconds).
-
-Ties: when two NBBO (or same-venue depth) rows share a timestamp the later one in the input wins.
+``mid(t)`` is the NBBO mid of the last NBBO row at or before ``t`` (never after), per DESIGN.md;
+every lookup goes through :class:`~sor_pipeline.features.asof.AsofIndex` (backward as-of; the later
+row wins ties). Timestamps are UTC ``Datetime("ns", "UTC")``; offsets use ``time_unit="ns"`` (a bare
+``pl.duration`` silently becomes microseconds).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
 
 from schemas._types import TS_NS_UTC
 from schemas.market import DEPTH_LEVELS
-
-NS_PER_S = 1_000_000_000
+from sor_pipeline.features.asof import NS_PER_S, AsofIndex, Derived, Hits, epoch_ns, for_groups, sort_order
 
 #: Value columns of the NBBO state (:func:`nbbo_state`): prices and ``cum_r2``.
 NBBO_STATE_COLUMNS = ["bid_px", "ask_px", "mid_px", "cum_r2"]
 #: Consolidated lit-book columns produced by :func:`depth_state` (shares, summed across venues).
 DEPTH_STATE_COLUMNS = ["bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3"]
 _CODE = "_code"
-_KEY = "_key"
+
+__all__ = ["DEPTH_STATE_COLUMNS", "NBBO_STATE_COLUMNS", "NS_PER_S", "AsofIndex", "code_expr", "code_of",
+           "depth_state", "lazy", "nbbo_state", "offset_ns", "side_sign", "symbol_codes", "time_of_day"]
 
 
 def lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -43,136 +44,127 @@ def offset_ns(ts: str | pl.Expr, seconds: float) -> pl.Expr:
 
 
 def symbol_codes(*symbols: pl.Series | pl.Expr | pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """``symbol, _code``: a dense UInt32 code per distinct symbol (sorted), from frames with a ``symbol``
-    column or string Series. Only symbols that will be looked up need a code."""
+    """``symbol, _code``: a dense code per distinct non-null symbol (sorted), from frames with a
+    ``symbol`` column or string Series. Only symbols that will be looked up need a code."""
     parts = [(s.to_frame("symbol").lazy() if isinstance(s, pl.Series) else lazy(s).select("symbol"))  # type: ignore[arg-type]
              for s in symbols]
-    uniq = pl.concat(parts).select(pl.col("symbol").cast(pl.String)).unique().sort("symbol").collect()
+    uniq = pl.concat(parts).select(pl.col("symbol").cast(pl.String)).drop_nulls().unique().sort("symbol").collect()
     return uniq.with_row_index(_CODE)
 
 
-class AsofIndex:
-    """Backward as-of lookup by (symbol, time) through ONE sorted int64 key per row.
-
-    The key packs the symbol's dense code into the high bits and the time (ns since the earliest row,
-    or, when the span does not fit beside the code, the rank of the time among the distinct row times)
-    into the low bits, so a single stable sort orders rows by (symbol, time) with input order kept on
-    ties, and a lookup is one ``searchsorted``: the last row with key <= the probe's key, kept only when
-    it belongs to the probe's symbol. Ties: the later row in the input wins. Rows whose symbol has no
-    code are dropped (no probe can ask for them)."""
-
-    def __init__(self, codes: pl.DataFrame, ts: pl.Series, code: pl.Series, values: pl.DataFrame,
-                 *, rank_times: bool | None = None) -> None:
-        """``ts`` (ns UTC), ``code`` (UInt32, no nulls) and ``values`` row-aligned, in any order;
-        ``rank_times`` forces (True) or forbids (False) time ranks instead of ns offsets."""
-        self.codes = codes
-        t = ts.cast(TS_NS_UTC).dt.epoch("ns")
-        self.code_bits = max(1, int(max(codes.height, 1)).bit_length())
-        self.time_bits = 62 - self.code_bits
-        lo, hi = t.min(), t.max()
-        self.base = int(lo) if lo is not None else 0  # type: ignore[arg-type]
-        span = int(hi) - self.base if hi is not None else 0  # type: ignore[arg-type]
-        self.uniq: np.ndarray | None = None
-        if rank_times or (rank_times is None and span >= (1 << self.time_bits)):
-            self.uniq = t.unique().sort().to_numpy()
-            off = t.rank("dense").cast(pl.Int64) - 1
-        else:
-            off = t - self.base
-        key = (code.cast(pl.Int64) * (1 << self.time_bits) + off).alias(_KEY)
-        frame = values.with_columns(key).sort(_KEY, maintain_order=True)
-        self.key: np.ndarray = frame[_KEY].to_numpy()
-        self.values = frame.drop(_KEY)
-
-    def _offsets(self, t: np.ndarray) -> np.ndarray:
-        """Probe times -> low key bits: the largest row offset at or before them (-1 when before every row)."""
-        if self.uniq is not None:
-            return np.searchsorted(self.uniq, t, side="right") - 1
-        return np.clip(t - self.base, -1, (1 << self.time_bits) - 1)
-
-    def positions(self, code: pl.Series, ts: pl.Series) -> pl.Series:
-        """Row position in ``values`` of the last row at or before each probe (null: none)."""
-        c = code.cast(pl.Int64).fill_null(-1).to_numpy()
-        off = self._offsets(ts.cast(TS_NS_UTC).dt.epoch("ns").fill_null(-(1 << 62)).to_numpy())
-        probe = (c << self.time_bits) | np.maximum(off, 0)
-        # binary searches in probe-key order touch the index sequentially (several times faster)
-        order = pl.Series(probe).arg_sort().to_numpy()
-        pos = np.empty(len(probe), dtype=np.int64)
-        pos[order] = np.searchsorted(self.key, probe[order], side="right") - 1
-        safe = np.maximum(pos, 0)
-        ok = (c >= 0) & (off >= 0) & (pos >= 0) & (len(self.key) > 0)
-        if len(self.key):
-            ok &= (self.key[safe] >> self.time_bits) == c
-        return pl.Series(np.where(ok, safe, 0), dtype=pl.UInt32).set(pl.Series(~ok), None)  # type: ignore[arg-type]
-
-    def lookup(self, code: pl.Series, ts: pl.Series, columns: list[str] | None = None) -> pl.DataFrame:
-        """``columns`` of the last row at or before each probe (nulls where there is none), probe order."""
-        vals = self.values.select(columns) if columns is not None else self.values
-        return vals[self.positions(code, ts)] if vals.height else vals.clear(len(code))
+def code_expr(column: str, codes: pl.DataFrame) -> pl.Expr:
+    """Dense code of each value of string ``column`` in ``codes`` (null: not in ``codes``). An Enum
+    cast: one dictionary lookup per distinct value of a dictionary-encoded Parquet column."""
+    return pl.col(column).cast(pl.String).cast(pl.Enum(codes["symbol"]), strict=False).to_physical()
 
 
 def code_of(symbol: pl.Series, codes: pl.DataFrame) -> pl.Series:
     """Dense code of each symbol (null: not in ``codes``)."""
-    return symbol.cast(pl.String).replace_strict(codes["symbol"], codes[_CODE], default=None, return_dtype=pl.UInt32)
+    return symbol.to_frame("symbol").select(code_expr("symbol", codes)).to_series()
 
 
-def _coded(frame: pl.LazyFrame, codes: pl.DataFrame) -> pl.LazyFrame:
-    """``frame`` with the symbol's code as ``_code``; rows of symbols without a code are dropped."""
-    return (frame.with_columns(pl.col("symbol").replace_strict(codes["symbol"], codes[_CODE], default=None,
-                                                              return_dtype=pl.UInt32).alias(_CODE))
-            .filter(pl.col(_CODE).is_not_null()))
+def _coded(frame: pl.LazyFrame, codes: pl.DataFrame, columns: Sequence[str | pl.Expr]) -> pl.DataFrame:
+    """``_code`` (the symbol's code), ``ts`` and ``columns`` of ``frame``; rows of symbols without a code
+    or without a time are dropped (a filter only when there are any)."""
+    out = lazy(frame).select(code_expr("symbol", codes).alias(_CODE), pl.col("ts").cast(TS_NS_UTC), *columns).collect()
+    if out[_CODE].null_count() or out["ts"].null_count():
+        out = out.filter(pl.col(_CODE).is_not_null() & pl.col("ts").is_not_null())
+    return out
 
 
-def nbbo_state(nbbo: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame, *, rank_times: bool | None = None) -> AsofIndex:
-    """NBBO as-of index for the symbols in ``codes``: ``bid_px, ask_px, mid_px`` and ``cum_r2``, the
-    running sum over the day of squared mid log-returns per symbol in time order (dimensionless).
-    Realized variance over ``(a, b]`` = cum_r2(b) - cum_r2(a)."""
-    q = _coded(lazy(nbbo).select("symbol", pl.col("ts").cast(TS_NS_UTC), "bid_px", "ask_px", "mid_px"), codes).collect()
-    idx = AsofIndex(codes, q["ts"], q[_CODE], q.select(_CODE, "bid_px", "ask_px", "mid_px"), rank_times=rank_times)
-    logm = pl.col("mid_px").log()
-    idx.values = idx.values.with_columns(
-        logm.diff().pow(2).fill_null(0.0).cum_sum().over(_CODE).alias("cum_r2")).drop(_CODE)
-    return idx
+def _cum_r2_at(idx: AsofIndex, hits: Hits) -> list[np.ndarray]:
+    """``cum_r2`` at the rows of ``hits`` (NaN where none): per code, the running sum from the code's
+    first row of squared mid log-returns (0 at the first row; a non-finite return counts as 0),
+    computed once per code over its slice up to the last row any offset landed on."""
+    out = [np.full(r.size, np.nan) for r in hits.rows]
+
+    def run(part: list[tuple[int, int, int]]) -> None:
+        for k, a, b in part:
+            lo = int(idx.bounds[k])
+            hi = max(int(r[b - 1]) for r in hits.rows) + 1  # rows are non-decreasing within the run
+            if hi <= lo:
+                continue
+            mid = idx.column_slice("mid_px", lo, hi)
+            r2 = np.diff(np.log(mid), prepend=np.nan)
+            np.multiply(r2, r2, out=r2)
+            r2[0] = 0.0
+            np.cumsum(r2, out=r2)
+            if not np.isfinite(r2[-1]):  # a missing or non-positive mid somewhere: its returns count as 0
+                r2 = np.diff(np.log(mid), prepend=np.nan)
+                r2 *= r2
+                r2[~np.isfinite(r2)] = 0.0
+                np.cumsum(r2, out=r2)
+            for dst, rows in zip(out, hits.rows, strict=True):
+                at = rows[a:b]
+                ok = at >= lo
+                dst[a:b][ok] = r2[at[ok] - lo]
+
+    for_groups(run, hits.groups, int(idx.bounds[-1]))
+    return out
 
 
-def depth_state(depth: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame, *,
-                rank_times: bool | None = None) -> AsofIndex:
+def nbbo_state(nbbo: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame,
+               columns: Sequence[str] = NBBO_STATE_COLUMNS) -> AsofIndex:
+    """NBBO as-of index for the symbols in ``codes`` with value ``columns`` (a subset of
+    NBBO_STATE_COLUMNS; only those are read): ``bid_px, ask_px, mid_px`` and ``cum_r2``, the running
+    sum over the day of squared mid log-returns per symbol in time order (dimensionless). Realized
+    variance over ``(a, b]`` = cum_r2(b) - cum_r2(a)."""
+    unknown = sorted(set(columns) - set(NBBO_STATE_COLUMNS))
+    if unknown:
+        raise ValueError(f"nbbo_state: unknown column(s) {unknown}; known: {NBBO_STATE_COLUMNS}")
+    prices = [c for c in NBBO_STATE_COLUMNS[:3] if c in columns or (c == "mid_px" and "cum_r2" in columns)]
+    q = _coded(lazy(nbbo), codes, prices)
+    derived: dict[str, Derived] = {"cum_r2": _cum_r2_at} if "cum_r2" in columns else {}
+    return AsofIndex(codes, q["ts"], q[_CODE], q.select(prices), derived)
+
+
+def _venue_deltas(sym: np.ndarray, venue: np.ndarray, sizes: list[np.ndarray]) -> list[np.ndarray]:
+    """Rows sorted by (symbol, time): each row's change to its venue's contribution (its sizes minus
+    that venue's previous snapshot of the same symbol; the first snapshot counts in full)."""
+    deltas = [s.copy() for s in sizes]
+    for v in np.unique(venue):
+        rows = np.flatnonzero(venue == v)
+        cur, prev = rows[1:], rows[:-1]
+        keep = sym[cur] == sym[prev]
+        cur, prev = cur[keep], prev[keep]
+        for d, s in zip(deltas, sizes, strict=True):
+            d[cur] = s[cur] - s[prev]
+    return deltas
+
+
+def depth_state(depth: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame) -> AsofIndex:
     """Consolidated lit book over time per symbol: for each snapshot time, the sum across venues of
     each venue's latest snapshot at or before it. Sizes in shares: ``bid_sz_5``/``ask_sz_5`` (levels
     1..5), ``bid_sz_3``/``ask_sz_3`` (levels 1..3); missing levels count as 0.
 
-    Computed as a running sum of per-venue changes (each snapshot minus that venue's previous one),
-    so it needs no pivot over venues and stays exact in integer arithmetic."""
+    Computed as a running sum per symbol of per-venue changes (each snapshot minus that venue's
+    previous one), so it needs no pivot over venues and stays exact in integer arithmetic."""
     def total(side: str, levels: int) -> pl.Expr:
         return pl.sum_horizontal([pl.col(f"{side}_sz_{k}").fill_null(0) for k in range(1, levels + 1)])
 
     cols = DEPTH_STATE_COLUMNS
     sums = {"bid_sz_5": total("bid", DEPTH_LEVELS), "ask_sz_5": total("ask", DEPTH_LEVELS),
             "bid_sz_3": total("bid", 3), "ask_sz_3": total("ask", 3)}
-    d = _coded(lazy(depth).select("symbol", "venue", pl.col("ts").cast(TS_NS_UTC),
-                                  *[e.cast(pl.Int64).alias(n) for n, e in sums.items()]), codes).collect()
-    if d.height == 0:
-        return AsofIndex(codes, d["ts"], d[_CODE], d.select(cols), rank_times=rank_times)
-    # per (symbol, venue) in time order: the change each snapshot makes to that venue's contribution
-    vcodes = d.select(pl.col("venue").cast(pl.String).unique().sort()).with_row_index("_v")
-    d = d.with_columns(pl.col("venue").cast(pl.String)
-                       .replace_strict(vcodes["venue"], vcodes["_v"], return_dtype=pl.Int64).alias("_v"))
-    nv = max(vcodes.height, 1)
-    by_venue = d.select(pl.col(_CODE).cast(pl.Int64) * nv + pl.col("_v")).to_series()
-    per_venue = AsofIndex(pl.DataFrame({_CODE: range(codes.height * nv)}), d["ts"], by_venue,
-                          d.select(_CODE, "ts", *cols), rank_times=rank_times)
-    v = per_venue.values
-    group = per_venue.key >> per_venue.time_bits
-    first = pl.Series(np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, bool))
-    delta = v.with_columns([pl.when(first).then(pl.col(c)).otherwise(pl.col(c) - pl.col(c).shift(1)).alias(c)
-                            for c in cols])
-    # per symbol in time order: running sum of the changes (integers: exact in any order within a tie)
-    idx = AsofIndex(codes, delta["ts"], delta[_CODE], delta.select(_CODE, *cols), rank_times=rank_times)
-    state = idx.values.with_columns([pl.col(c).cum_sum().over(_CODE) for c in cols])
+    d = _coded(lazy(depth), codes,
+               [pl.col("venue").cast(pl.String), *[e.cast(pl.Int64).alias(n) for n, e in sums.items()]])
+    sym, t = d[_CODE].to_numpy(), epoch_ns(d["ts"])
+    venue = d["venue"].cast(pl.Enum(d["venue"].drop_nulls().unique().sort())).to_physical().to_numpy()
+    sizes = [d[c].to_numpy() for c in cols]
+    del d
+    perm = sort_order(sym, t)
+    if perm is not None:
+        sym, t, venue, sizes = sym[perm], t[perm], venue[perm], [s[perm] for s in sizes]
+    state = [np.cumsum(x) for x in _venue_deltas(sym, venue, sizes)]
+    if sym.size:  # the running sums restart at each symbol (integers: exact)
+        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+        counts = np.diff(np.r_[starts, sym.size])
+        for x in state:
+            base = np.r_[0, x[starts[1:] - 1]]
+            x -= np.repeat(base, counts)
     # several snapshots at one (symbol, ts): the last row carries the full state
-    last = np.r_[idx.key[1:] != idx.key[:-1], True] if len(idx.key) else np.zeros(0, bool)
-    idx.key = idx.key[last]
-    idx.values = state.filter(pl.Series(last)).drop(_CODE)
-    return idx
+    last = np.r_[(t[1:] != t[:-1]) | (sym[1:] != sym[:-1]), True] if sym.size else np.zeros(0, bool)
+    values = pl.DataFrame({c: x[last] for c, x in zip(cols, state, strict=True)})
+    return AsofIndex(codes, t[last], sym[last], values)
 
 
 def time_of_day(ts: str, timezone: str = "America/New_York") -> pl.Expr:

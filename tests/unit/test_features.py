@@ -161,21 +161,32 @@ def _naive_asof(qsym: np.ndarray, qts: np.ndarray, psym: np.ndarray, pts: np.nda
     return out
 
 
-@pytest.mark.parametrize("rank_times", [False, True])
-def test_asof_index_matches_naive_lookup(rank_times: bool) -> None:
-    from sor_pipeline.features.market_state import AsofIndex, code_of, symbol_codes
+@pytest.mark.parametrize("layout", ["any", "by_time", "by_symbol_time"])
+def test_asof_index_matches_naive_lookup(layout: str) -> None:
+    """Same answers whatever the row order: unsorted, a feed in time order (radix path) and the
+    lake's nbbo layout, grouped by symbol in time order (no permutation at all)."""
+    from sor_pipeline.features.market_state import AsofIndex, code_of, sort_order, symbol_codes
 
     rng = np.random.default_rng(3)
     qsym = rng.choice(["A", "B", "C"], 300)
     qts = rng.integers(0, 50, 300) * 1_000  # many ties
+    if layout != "any":
+        order = np.lexsort((qts, qsym)) if layout == "by_symbol_time" else np.argsort(qts, kind="stable")
+        qsym, qts = qsym[order], qts[order]
     psym = rng.choice(["A", "B", "C", "Z"], 200)  # Z: never quoted
     pts = rng.integers(-5, 60, 200) * 1_000 + rng.integers(0, 2, 200)
     codes = symbol_codes(pl.Series(["A", "B", "C", "Z"]))
     ts = pl.Series(qts).cast(pl.Datetime("ns", "UTC"))
-    idx = AsofIndex(codes, ts, code_of(pl.Series(qsym), codes), pl.DataFrame({"row": range(300)}),
-                    rank_times=rank_times)
-    got = idx.lookup(code_of(pl.Series(psym), codes), pl.Series(pts).cast(pl.Datetime("ns", "UTC")))["row"]
-    assert got.to_list() == _naive_asof(qsym, qts, psym, pts)
+    code = code_of(pl.Series(qsym), codes)
+    assert (sort_order(code.to_numpy(), qts) is None) == (layout == "by_symbol_time")
+    idx = AsofIndex(codes, ts, code, pl.DataFrame({"row": range(300)}))
+    pcode, pts_ns = code_of(pl.Series(psym), codes), pl.Series(pts).cast(pl.Datetime("ns", "UTC"))
+    (got,) = idx.lookup(pcode, pts_ns)
+    assert got["row"].to_list() == _naive_asof(qsym, qts, psym, pts)
+    # several offsets from one sort of the probes = one lookup per shifted probe time
+    shifted = idx.lookup(pcode, pts_ns, ["row"], offsets_s=(-1e-6, 0.0, 7e-6))
+    for frame, off_ns in zip(shifted, (-1_000, 0, 7_000), strict=True):
+        assert frame["row"].to_list() == _naive_asof(qsym, qts, psym, pts + off_ns)
 
 
 def test_shared_indexes_give_the_same_features_and_labels() -> None:
@@ -194,3 +205,22 @@ def test_shared_indexes_give_the_same_features_and_labels() -> None:
     la = child_labels(kids, day["fills"], day["nbbo"], [1.0, 5.0]).collect().sort("child_id")
     lb = child_labels(kids, day["fills"], qi, [1.0, 5.0]).collect().sort("child_id")
     assert la.equals(lb)
+
+
+def test_features_do_not_depend_on_the_partition_row_order(tmp_path: Path) -> None:
+    """The lake's (symbol, ts) order is a speed-up, not a contract the build relies on: a partition
+    written by an older version (time order) or by another engine (any order) gives the same features."""
+    day = make_day(D2, n_symbols=3, n_nbbo=900, n_depth=300, n_parents=12, seed=8)
+    sorted_lake = Lake(tmp_path / "sorted")
+    write_day(sorted_lake, D2, day)
+    want = build_features(D2, sorted_lake, Settings(home=tmp_path / "sorted"))
+    for order in ("time", "shuffled"):
+        other = Lake(tmp_path / order)
+        write_day(other, D2, day)
+        for name in ("nbbo", "depth"):
+            frame = day[name].sort("ts", maintain_order=True) if order == "time" else day[name].sample(
+                fraction=1.0, shuffle=True, seed=5)
+            path = other.files(name, [D2])[0]
+            frame.write_parquet(path)  # bypass the lake's ordering, as a foreign writer would
+        got = build_features(D2, other, Settings(home=tmp_path / order))
+        assert got.equals(want), order

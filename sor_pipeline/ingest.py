@@ -1,7 +1,9 @@
 """Ingest one trading date: raw drop -> adapters -> validation -> lake (with quarantine) -> nbbo.
 
-All tables of the drop are validated first and written only if every one passes its contract, so a
-broken drop leaves the lake exactly as it was. Rows that fail a check are quarantined with the
+All tables of the drop (and the NBBO derived from its quotes) are validated and written aside
+(``Lake.stage``) one at a time, and published only once every one passes its contract, so a broken
+drop leaves the lake exactly as it was; each table is let go of once staged, so memory holds the drop
+once. Rows that fail a check are quarantined with the
 reason; if more than ``Settings.max_reject_share`` of a table's rows fail (a drop whose tables
 disagree: fills for unknown child orders, quotes for another date), the ingest fails, naming the
 file(s) and the main reason, and writes nothing.
@@ -17,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from schemas.relations import check_children_against_parents, check_fills_against_children, check_on_date
-from sor_pipeline.lake import Lake
+from sor_pipeline.lake import Lake, Staged
 from sor_pipeline.settings import Settings
 from sor_pipeline.validation import SOURCE_FILE, Split
 
@@ -103,27 +105,36 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     day_dir = resolve_drop(raw, day)
     result = read_drop(day_dir, day)
     tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES and f.height > 0}
+    result.tables = {}
     _check_presence(tables, day_dir)
     cross = _cross_failures(tables, day, settings)
 
-    splits: dict[str, Split] = {}
-    for table in INGEST_TABLES:
-        if table not in tables:
-            continue
-        splits[table] = lake.prepare(table, tables[table], day, extra_failures=cross.get(table, []),
-                                     rejects=result.rejects)
-        _check_reject_share(splits[table], settings, day)
-
+    # every table is validated and written aside before any becomes visible; each is let go of once
+    # staged, so the drop is held in memory once, not once per copy
     summary = IngestSummary(date=day, raw_dir=str(day_dir), files=list(result.files))
-    for table, split in splits.items():
-        res = lake.commit(split, day)
-        summary.tables[table] = {**res.as_dict(), "files": _files_of(tables[table])}
-    if "quotes" in splits:
-        nbbo = build_nbbo(splits["quotes"].good)
-        res = lake.write("nbbo", nbbo, day)
-        summary.tables["nbbo"] = res.as_dict()
-    truth = day_dir / TRUTH_DIR / "oracle.parquet"
-    if truth.is_file():
-        res = lake.write("sim_oracle", pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE)), day)
-        summary.tables["sim_oracle"] = res.as_dict()
+    files = {t: _files_of(f) for t, f in tables.items()}
+    staged: list[Staged] = []
+    try:
+        for table in INGEST_TABLES:
+            if table not in tables:
+                continue
+            split = lake.prepare(table, tables.pop(table), day, extra_failures=cross.pop(table, []),
+                                 rejects=result.rejects)
+            _check_reject_share(split, settings, day)
+            staged.append(lake.stage(split, day))
+            if table == "quotes":
+                staged.append(lake.stage(lake.prepare("nbbo", build_nbbo(split.good), day), day))
+            del split
+        truth = day_dir / TRUTH_DIR / "oracle.parquet"
+        if truth.is_file():
+            oracle = pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE))
+            staged.append(lake.stage(lake.prepare("sim_oracle", oracle, day), day))
+            del oracle
+    except BaseException:
+        for s in staged:
+            lake.discard(s)
+        raise
+    for s in staged:
+        res = lake.publish(s)
+        summary.tables[s.table] = {**res.as_dict(), **({"files": files[s.table]} if s.table in files else {})}
     return summary

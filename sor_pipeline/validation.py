@@ -180,8 +180,12 @@ def validate_split(
     failures.extend(f.select(list(FAILURE_COLUMNS)).cast(FAILURE_COLUMNS) for f in extra_failures)  # type: ignore[arg-type]
     fails = pl.concat(failures).unique(maintain_order=True)
 
-    bad_idx = fails.get_column("index").unique().sort()
     schema_cols = list(columns_of(model))
+    if fails.height == 0:  # nothing to quarantine: the conformed frame is the good one, no copy
+        quarantine = parse_rejects if parse_rejects.height else pl.DataFrame(schema=columns_of(Quarantine))
+        Quarantine.validate(quarantine)
+        return Split(table=table, good=conformed.select(schema_cols), quarantine=quarantine, read=read)
+    bad_idx = fails.get_column("index").unique().sort()
     row_index = pl.int_range(pl.len(), dtype=pl.Int64).alias("__row")
     indexed = conformed.with_columns(row_index)
     good = indexed.filter(~pl.col("__row").is_in(bad_idx.implode())).select(schema_cols)

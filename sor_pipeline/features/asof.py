@@ -7,9 +7,9 @@ equal (code, time) keep their input order and the later one wins.
 Cost model. On a big day (20 M NBBO rows, 2 cores) the work is dominated by memory, not arithmetic:
 every fresh 20 M-row column costs a page-faulting allocation. :class:`AsofIndex` therefore keeps
 rows where they are when they already come grouped by code in time order (the lake writes
-``nbbo`` and ``depth`` sorted by ``symbol, ts``), permutes them once otherwise, answers all the
-offsets of a probe set from one sort of the probes, and reads values through numpy views of each
-code's slice, in search order.
+``nbbo`` sorted by ``symbol, ts``), permutes them once otherwise (a feed in time order: one radix
+sort of the codes), answers all the offsets of a probe set from one sort of the probes, and reads
+values through numpy views of each code's slice, in search order.
 """
 
 from __future__ import annotations

@@ -63,6 +63,14 @@ def test_broken_drop_names_file_and_leaves_lake(prefect_harness: None, settings:
     with pytest.raises(IngestError, match=r"fills\.csv.*fill for unknown child order"):
         ingest_flow(DAYS[0], DAYS[0], str(raw))
     assert _lake_digest(settings.lake_root) == before
+    shutil.copy(samples / "2024-03-04" / "fills.csv", fills)
+    # the last table breaks after quotes, their NBBO and depth were validated and staged: still nothing lands
+    trades = raw / "2024-03-04" / "trades.parquet"
+    pl.read_parquet(trades).with_columns(pl.col("qty") * -1).write_parquet(trades)
+    with pytest.raises(IngestError, match=r"trades: .* rows rejected .*trades\.parquet"):
+        ingest_flow(DAYS[0], DAYS[0], str(raw))
+    assert _lake_digest(settings.lake_root) == before
+    assert not list((settings.lake_root / ".staging").rglob("*.parquet"))  # staged tables were dropped
 
 
 def test_missing_and_empty_drop_fail_with_path(prefect_harness: None, settings: Settings, tmp_path: Path) -> None:

@@ -141,8 +141,8 @@ def test_parse_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
     assert q["source_line"] == 7 and q["row_index"] is None and q["checks"] == "fix checksum"
 
 
-def test_market_partitions_are_written_by_symbol_then_time(tmp_path: Path) -> None:
-    """nbbo and depth land sorted by (symbol, ts), stable on ties; other tables keep their written order."""
+def test_nbbo_partitions_are_written_by_symbol_then_time(tmp_path: Path) -> None:
+    """nbbo lands sorted by (symbol, ts), stable on ties; other tables (depth, trades) keep their written order."""
     from sor_pipeline.lake import CATALOG, out_of_order
     from tests.fixtures_market import make_day
 

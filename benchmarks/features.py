@@ -24,7 +24,10 @@ that subprocess). Stages and their baselines, measured in the same run:
   ``pandas_over_features`` (target >= 10) and ``pandas_over_labels`` (like for like);
 - ``raw_read``: bare read of every file of the raw drop (polars read_csv / read_parquet);
 - ``ingest``: ingest_day on that drop into an empty lake (adapters, validation, quarantine, NBBO,
-  atomic writes), ratio ``ingest_over_raw_read``.
+  atomic writes), ratio ``ingest_over_raw_read``;
+- ``sim_floor`` / ``sim_features``: the floor and the feature build again, on the lake that ingest
+  wrote (the simulator's shape: fewer NBBO rows after de-duplication, 5x the depth snapshots, twice
+  the child orders), ratio ``sim_features_over_floor``.
 
 With ``--json`` the last stdout line is one JSON object of the figures (``targets`` says which hold).
 """
@@ -57,7 +60,7 @@ NEEDED = {
     "venues": ["venue", "venue_type"],
 }
 LAKE_STAGES = ("floor", "features", "tca", "labels", "pandas")
-RAW_STAGES = ("raw_read", "ingest")
+RAW_STAGES = ("raw_read", "ingest", "sim_floor", "sim_features")
 ALL_STAGES = LAKE_STAGES + RAW_STAGES
 
 
@@ -113,6 +116,8 @@ def stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
         t0 = time.perf_counter()
         summary = ingest_day(DAY, raw_dir, Lake(home / "lake"), Settings(home=home))
         rows = sum(int(t["written"]) for t in summary.tables.values())
+    elif name in ("sim_floor", "sim_features"):  # on the lake the ingest stage wrote
+        return stage(name.removeprefix("sim_"), lake_dir.parent / "ingest-home" / "lake", None)
     else:
         from sor_pipeline.features import build_features, child_labels
         from sor_pipeline.tca import run_tca
@@ -232,9 +237,11 @@ def main() -> None:
         "pandas_over_features": _ratio("pandas", "features", res),
         "pandas_over_labels": _ratio("pandas", "labels", res),
         "ingest_over_raw_read": _ratio("ingest", "raw_read", res),
+        "sim_features_over_floor": _ratio("sim_features", "sim_floor", res),
         "features_peak_gb": res.get("features", {}).get("peak_gb"),
         "tca_peak_gb": res.get("tca", {}).get("peak_gb"),
         "ingest_peak_gb": res.get("ingest", {}).get("peak_gb"),
+        "sim_features_peak_gb": res.get("sim_features", {}).get("peak_gb"),
     }
     checks = {"features_over_floor<=4": (summary["features_over_floor"], lambda v: v <= 4),
               "pandas_over_features>=10": (summary["pandas_over_features"], lambda v: v >= 10),

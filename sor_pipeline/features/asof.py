@@ -36,21 +36,23 @@ def epoch_ns(ts: pl.Series) -> np.ndarray:
 
 
 def sort_order(group: np.ndarray, t: np.ndarray) -> np.ndarray | None:
-    """Permutation that sorts rows by (group, t), input order kept on ties; None when they already are.
+    """Permutation (int64) that sorts rows by (group, t), input order kept on ties; None when they
+    already are.
 
-    Three costs: already sorted, one O(n) check; in time order (a feed), one stable radix sort of
-    the group codes; otherwise one stable sort on both keys."""
+    Three costs: already sorted, one O(n) check; each group in time order (a feed), one stable radix
+    sort of the group codes; otherwise one stable sort on both keys."""
     if group.size < 2:
         return None
-    new_group = group[1:] != group[:-1]
-    t_up = t[1:] >= t[:-1]
-    if bool((group[1:] >= group[:-1]).all()) and bool((t_up | new_group).all()):
+    if bool((group[1:] >= group[:-1]).all()) and bool(((t[1:] >= t[:-1]) | (group[1:] != group[:-1])).all()):
         return None
-    if bool(t_up.all()):
-        g = group.astype(np.uint16) if int(group.max()) < 2**16 else group
-        return np.argsort(g, kind="stable")
+    # each group's rows already in time order (a feed, whole or in symbol batches): a stable radix sort
+    # of the group codes is enough, checked on the result
+    perm = np.argsort(group.astype(np.uint16) if int(group.max()) < 2**16 else group, kind="stable")
+    gs, ts = group[perm], t[perm]
+    if bool(((ts[1:] >= ts[:-1]) | (gs[1:] != gs[:-1])).all()):
+        return perm
     frame = pl.DataFrame({"g": group, "t": t})
-    return frame.select(pl.arg_sort_by("g", "t", maintain_order=True)).to_series().to_numpy()
+    return frame.select(pl.arg_sort_by("g", "t", maintain_order=True)).to_series().to_numpy().astype(np.int64)
 
 
 def _epoch_series(ts: pl.Series | np.ndarray) -> pl.Series:
@@ -91,6 +93,38 @@ def for_groups(run: Callable[[list[tuple[int, int, int]]], None], groups: list[t
     with ThreadPoolExecutor(2) as pool:
         for done in [pool.submit(run, groups[i::2]) for i in range(2)]:
             done.result()
+
+
+@dataclass
+class Probes:
+    """Probes in search order: ``order`` permutes probe positions (those with a code and a time) into
+    (code, time) order; ``times`` are their epoch-ns times in that order; ``groups`` are the
+    ``(code, a, b)`` runs of one code."""
+
+    n_probes: int
+    order: np.ndarray
+    times: np.ndarray
+    groups: list[tuple[int, int, int]]
+
+
+def sort_probes(code: pl.Series, ts: pl.Series, n_codes: int) -> Probes:
+    """Sort probes by (code, time), leaving out those without a code in ``0..n_codes-1`` or a time."""
+    c = code.cast(pl.Int64).fill_null(-1).to_numpy()
+    t = epoch_ns(ts)
+    order = np.flatnonzero((c >= 0) & (c < n_codes) & (t != _NULL_NS))
+    if order.size:
+        # one sort of a packed (code, time offset) key, or of both keys when the span does not fit
+        cv, tv = c[order], t[order]
+        t0 = int(tv.min())
+        time_bits = 62 - (n_codes + 1).bit_length()
+        if int(tv.max()) - t0 < (1 << time_bits):
+            order = order[np.argsort((cv << time_bits) | (tv - t0))]
+        else:
+            order = order[np.lexsort((tv, cv))]
+    pc = c[order]
+    cuts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1], True]) if order.size else np.zeros(1, np.int64)
+    groups = [(int(pc[a]), int(a), int(b)) for a, b in itertools.pairwise(cuts)]
+    return Probes(c.size, order, t[order], groups)
 
 
 @dataclass
@@ -136,19 +170,21 @@ class AsofIndex:
         self.derived = dict(derived or {})
         t = _epoch_series(ts)
         c = pl.Series(code) if isinstance(code, np.ndarray) else code
+        #: sorted row i is row perm[i] of ``values`` (None: values are in sorted order); values are
+        #: never permuted as a whole, only read through perm at the rows lookups land on
+        self.perm: np.ndarray | None = None
         bounds = _code_bounds(c, codes.height) if c.is_sorted() else None
         if bounds is None or not _slices_in_time(t, bounds):
             cn, tn = c.to_numpy(), t.to_numpy()
-            perm = sort_order(cn, tn)
-            if perm is not None:  # numpy gathers column by column (a frame gather is several times slower)
-                c, t = pl.Series(cn[perm]), pl.Series(tn[perm])
-                values = pl.DataFrame({n: values[n].to_numpy()[perm] for n in values.columns},
-                                      schema=values.schema)
+            self.perm = sort_order(cn, tn)
+            if self.perm is not None:
+                c, t = pl.Series(cn[self.perm]), pl.Series(tn[self.perm])
             bounds = _code_bounds(c, codes.height)
         self.ts = t
         self.values = values
         self.bounds: np.ndarray = bounds
         self._times: dict[int, np.ndarray] = {}
+        self._columns: dict[str, np.ndarray] = {}
 
     @property
     def height(self) -> int:
@@ -163,40 +199,47 @@ class AsofIndex:
         return got
 
     def column_slice(self, name: str, lo: int, hi: int) -> np.ndarray:
-        """Rows ``lo:hi`` of value column ``name`` as numpy (a view where possible)."""
-        return self.values[name].slice(lo, hi - lo).to_numpy()
+        """Sorted rows ``lo:hi`` of value column ``name`` as numpy (a view where possible)."""
+        if self.perm is None:
+            return self.values[name].slice(lo, hi - lo).to_numpy()
+        return self._column(name)[self.perm[lo:hi]]
+
+    def _column(self, name: str) -> np.ndarray:
+        """Value column ``name`` as one numpy array, in input order (converted once)."""
+        got = self._columns.get(name)
+        if got is None:
+            got = self._columns[name] = self.values[name].to_numpy()
+        return got
 
     def search(self, code: pl.Series, ts: pl.Series, offsets_ns: Sequence[int] = (0,)) -> Hits:
         """Last row at or before ``ts + offset`` of each probe, per offset, from one sort of the probes
         by (code, ts): within a code, probes in time order, so each binary search starts near the last."""
-        c = code.cast(pl.Int64).fill_null(-1).to_numpy()
-        t = epoch_ns(ts)
-        order = np.flatnonzero((c >= 0) & (c < self.bounds.size - 1) & (t != _NULL_NS))
-        if order.size:
-            # one sort of a packed (code, time offset) key, or of both keys when the span does not fit
-            cv, tv = c[order], t[order]
-            t0 = int(tv.min())
-            time_bits = 62 - int(self.bounds.size).bit_length()
-            if int(tv.max()) - t0 < (1 << time_bits):
-                order = order[np.argsort((cv << time_bits) | (tv - t0))]
-            else:
-                order = order[np.lexsort((tv, cv))]
-        pc, probe_t = c[order], t[order]
-        cuts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1], True]) if order.size else np.zeros(1, np.int64)
-        groups = [(int(pc[a]), int(a), int(b)) for a, b in itertools.pairwise(cuts)]
-        rows = [np.empty(order.size, dtype=np.int64) for _ in offsets_ns]
+        probes = sort_probes(code, ts, int(self.bounds.size) - 1)
+        return self.find(probes, probes.groups, offsets_ns)
+
+    def find(self, probes: Probes, groups: list[tuple[int, int, int]], offsets_ns: Sequence[int] = (0,)) -> Hits:
+        """:meth:`search` for probes already sorted by :func:`sort_probes`, with ``groups`` naming the
+        code each run of them looks up (the probes' own codes, or codes derived from them that keep
+        their order, e.g. one venue of a (symbol, venue) key)."""
+        rows = [np.empty(probes.order.size, dtype=np.int64) for _ in offsets_ns]
+        n_codes = int(self.bounds.size) - 1
 
         def run(part: list[tuple[int, int, int]]) -> None:
             for k, a, b in part:
+                if not 0 <= k < n_codes:
+                    for found in rows:
+                        found[a:b] = -1
+                    continue
                 lo, times = int(self.bounds[k]), self.times(k)
                 for found, off in zip(rows, offsets_ns, strict=True):
-                    hit = np.searchsorted(times, probe_t[a:b] + off if off else probe_t[a:b], side="right")
+                    t = probes.times[a:b]
+                    hit = np.searchsorted(times, t + off if off else t, side="right")
                     hit += lo - 1
                     hit[hit < lo] = -1
                     found[a:b] = hit
 
-        for_groups(run, groups, order.size * len(offsets_ns))
-        return Hits(c.size, order, groups, rows)
+        for_groups(run, groups, probes.order.size * len(offsets_ns))
+        return Hits(probes.n_probes, probes.order, groups, rows)
 
     def positions(self, code: pl.Series, ts: pl.Series, offsets_ns: Sequence[int] = (0,)) -> list[np.ndarray]:
         """Per offset: row position (int64; -1 = none) of the last row at or before ``ts + offset`` of
@@ -208,12 +251,15 @@ class AsofIndex:
                offsets_s: Sequence[float] = (0.0,)) -> list[pl.DataFrame]:
         """Per offset (seconds; negative looks back): ``columns`` (stored or derived) of the last row at
         or before ``ts + offset`` of each probe (nulls where there is none), in probe order."""
+        return self.frames(self.search(code, ts, [round(o * NS_PER_S) for o in offsets_s]), columns)
+
+    def frames(self, hits: Hits, columns: list[str] | None = None) -> list[pl.DataFrame]:
+        """Per offset of ``hits``: ``columns`` (stored or derived) at the hit rows, in probe order."""
         wanted = list(columns) if columns is not None else [*self.values.columns, *self.derived]
-        hits = self.search(code, ts, [round(o * NS_PER_S) for o in offsets_s])
         stored = self._gather(hits, [c for c in wanted if c not in self.derived])
         derived = {n: self.derived[n](self, hits) for n in wanted if n in self.derived}
         out = []
-        for j in range(len(offsets_s)):
+        for j in range(len(hits.rows)):
             cols = {n: v[j] for n, v in stored.items()}
             cols |= {n: pl.Series(n, hits.scatter(v[j], np.nan)).fill_nan(None) for n, v in derived.items()}
             out.append(pl.DataFrame([cols[n] for n in wanted]) if wanted else pl.DataFrame().clear(hits.n_probes))
@@ -226,6 +272,9 @@ class AsofIndex:
         order (monotone, so sequential); anything else is gathered by polars."""
         out: dict[str, list[pl.Series]] = {}
         missing = [pl.Series(hits.scatter(r < 0, True)) for r in hits.rows]
+        # hit rows in input order (through the permutation when the rows were not stored sorted)
+        rows = hits.rows if self.perm is None else [np.where(r >= 0, self.perm[np.maximum(r, 0)], -1)
+                                                     for r in hits.rows]
         fast = []
         for n in names:
             col = self.values[n]
@@ -233,7 +282,13 @@ class AsofIndex:
                 fast.append(n)
             else:
                 out[n] = [col[(idx := pl.Series(hits.scatter(r, -1))).set(idx < 0, None).cast(pl.UInt32)]  # type: ignore[arg-type]
-                          for r in hits.rows]
+                          for r in rows]
+        if self.perm is not None:  # unsorted input: read each hit through the permutation, no copy
+            for n in fast:
+                arr = self._column(n)
+                out[n] = [pl.Series(n, hits.scatter(arr[np.maximum(r, 0)], 0)).set(m, None)  # type: ignore[arg-type]
+                          for r, m in zip(rows, missing, strict=True)]
+            return {n: out[n] for n in names}
         buf = {n: [np.zeros(hits.order.size, dtype=self.values[n][:1].to_numpy().dtype) for _ in hits.rows]
                for n in fast}
         def run(part: list[tuple[int, int, int]]) -> None:

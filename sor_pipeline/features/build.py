@@ -14,10 +14,10 @@ import polars as pl
 
 from schemas import columns_of
 from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, Features
-from sor_pipeline.features.decision import decision_features, market_indexes
+from sor_pipeline.features.decision import decision_features
 from sor_pipeline.features.history import adv_before, venue_stats_before
 from sor_pipeline.features.labels import fill_labels, markout_column, with_arrival_slippage
-from sor_pipeline.features.market_state import nbbo_state, symbol_codes
+from sor_pipeline.features.market_state import depth_state, nbbo_state, symbol_codes
 from sor_pipeline.lake import Lake, WriteResult
 from sor_pipeline.settings import Settings
 
@@ -41,22 +41,19 @@ def features_from_frames(children: pl.LazyFrame, parents: pl.LazyFrame, fills: p
     """Features + labels for one day's frames, columns in the order of schemas.features.Features."""
     keep = ["child_id", "parent_id", "router_policy", "route_rank", "propensity", "sent_ts"]
     requests = child_requests(children, parents).collect()
-    # one NBBO index per day (rows in the lake's symbol, ts order) for the decision join and every markout
-    qi = nbbo_state(nbbo, symbol_codes(requests))
+    codes = symbol_codes(requests)
     horizons = [float(h) for h in settings.markout_horizons_s]
-
-    def features() -> pl.DataFrame:
-        _, di = market_indexes(requests, qi, depth)
-        return decision_features(requests, qi, di, venues, venue_stats, adv,
-                                 rvol_window_s=float(settings.realized_vol_window_s),
-                                 timezone=settings.market_timezone, extra_columns=keep)
-
-    # the book and features (as-of at sent_ts) and the fill labels (forward) are independent: one per core
+    # three independent pieces, overlapped on the two cores: the consolidated book, the NBBO index
+    # (one per day, rows in the lake's symbol, ts order) and, once it is there, the forward fill labels
     with ThreadPoolExecutor(2) as pool:
-        feats_job = pool.submit(features)
+        book_job = pool.submit(depth_state, depth, codes)
+        qi = nbbo_state(nbbo, codes)
         labels_job = pool.submit(fill_labels, requests.select("child_id", "symbol", "side", "qty", "sent_ts"),
                                  fills, qi, horizons)
-        feats, labels = feats_job.result(), labels_job.result()
+        feats = decision_features(requests, qi, book_job.result(), venues, venue_stats, adv,
+                                  rvol_window_s=float(settings.realized_vol_window_s),
+                                  timezone=settings.market_timezone, extra_columns=keep)
+        labels = labels_job.result()
     # both keep the children's row order: the labels line up with the features row for row
     if not labels["child_id"].equals(feats["child_id"]):
         raise RuntimeError("features: labels out of line with the feature rows")

@@ -22,6 +22,7 @@ from schemas._types import TS_NS_UTC
 from schemas.features import FEATURE_COLUMNS
 from sor_pipeline.features.market_state import (
     AsofIndex,
+    BookIndex,
     code_of,
     depth_state,
     lazy,
@@ -39,18 +40,18 @@ KEY_COLUMNS = ["request_id", "symbol", "side", "qty", "venue", "venue_type", "de
 
 
 def market_indexes(symbols: pl.DataFrame | pl.LazyFrame, nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex,
-                   depth: pl.DataFrame | pl.LazyFrame | AsofIndex) -> tuple[AsofIndex, AsofIndex]:
+                   depth: pl.DataFrame | pl.LazyFrame | BookIndex) -> tuple[AsofIndex, BookIndex]:
     """NBBO and consolidated-depth as-of indexes for the symbols of ``symbols`` (a frame with ``symbol``);
     an index passed in is used as it is (build it once per day and share it)."""
-    codes = next((x.codes for x in (nbbo, depth) if isinstance(x, AsofIndex)), None)
+    codes = next((x.codes for x in (nbbo, depth) if isinstance(x, AsofIndex | BookIndex)), None)
     if codes is None:
         codes = symbol_codes(symbols)
     qi = nbbo if isinstance(nbbo, AsofIndex) else nbbo_state(nbbo, codes)
-    di = depth if isinstance(depth, AsofIndex) else depth_state(depth, codes)
+    di = depth if isinstance(depth, BookIndex) else depth_state(depth, codes)
     return qi, di
 
 
-def _market_at_decision(req: pl.DataFrame, qi: AsofIndex, di: AsofIndex, window_s: float) -> pl.DataFrame:
+def _market_at_decision(req: pl.DataFrame, qi: AsofIndex, di: BookIndex, window_s: float) -> pl.DataFrame:
     """Per request row (same order): NBBO bid/ask/mid and ``cum_r2`` at decision_ts, ``cum_r2`` at
     decision_ts - window, and the consolidated book sizes at decision_ts."""
     ts = req["decision_ts"]
@@ -72,7 +73,7 @@ def _with_venues(req: pl.LazyFrame, venues: pl.DataFrame | pl.LazyFrame) -> pl.L
 def decision_features(
     requests: pl.DataFrame | pl.LazyFrame,
     nbbo: pl.DataFrame | pl.LazyFrame | AsofIndex,
-    depth: pl.DataFrame | pl.LazyFrame | AsofIndex,
+    depth: pl.DataFrame | pl.LazyFrame | BookIndex,
     venues: pl.DataFrame | pl.LazyFrame,
     venue_stats: pl.DataFrame | pl.LazyFrame | None = None,
     adv: pl.DataFrame | pl.LazyFrame | None = None,

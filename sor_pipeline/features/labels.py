@@ -10,6 +10,7 @@ Signs (DESIGN.md), ``s`` = +1 BUY, -1 SELL:
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from schemas._types import TS_NS_UTC
@@ -47,46 +48,46 @@ def fill_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.
     avg_fill_px, fee_bps, time_to_fill_s, markout_<h>s_bps. Unfilled children get 0 / null labels.
     ``fills`` needs ``child_id, ts, qty, px, fee_bps``. ``nbbo`` is the canonical frame or an
     index from :func:`~sor_pipeline.features.market_state.nbbo_state` covering the children's symbols."""
-    # children numbered once: fills find their child by one string join, everything after is by number
+    # children numbered once: fills find their child by one string join (fills keep their order), then
+    # every per-child sum is a numpy bincount in fill order: deterministic to the last bit on a re-run
     kids = (lazy(children).select("child_id", "symbol", "side", "qty", pl.col("sent_ts").cast(TS_NS_UTC))
             .with_row_index(_KID).collect())
     f = (lazy(fills).select("child_id", pl.col("ts").cast(TS_NS_UTC), "qty", "px", "fee_bps")
-         .join(kids.lazy().select("child_id", _KID, "symbol", "side"), on="child_id", how="inner")).collect()
+         .join(kids.lazy().select("child_id", _KID, "symbol", "side"), on="child_id", how="inner",
+               maintain_order="left")).collect()
     qi = nbbo if isinstance(nbbo, AsofIndex) else nbbo_state(nbbo, symbol_codes(f), ["mid_px"])
-    mcols = [markout_column(h) for h in horizons_s]
-    q = pl.col("qty")
+    f = _fill_markouts(f, qi, horizons_s)
+    n = kids.height
+    k = f[_KID].cast(pl.Int64).to_numpy()
+    q = f["qty"].cast(pl.Float64).to_numpy()
 
-    def markout(i: int) -> pl.Expr:
-        m = pl.col(f"_mk{i}")
-        return (m * q).sum() / q.filter(m.is_not_null()).sum()
+    def per_child(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(k, weights=weights, minlength=n)
 
-    per_child = (
-        _fill_markouts(f, qi, horizons_s).lazy()
-        .group_by(_KID)
-        .agg(
-            q.sum().alias("filled_qty"),
-            ((q * pl.col("px")).sum() / q.sum()).alias("avg_fill_px"),
-            ((q * pl.col("fee_bps")).sum() / q.sum()).alias("fee_bps"),
-            pl.col("ts").min().alias("_first_fill_ts"),
-            *[markout(i).alias(c) for i, c in enumerate(mcols)],
-        )
-    )
-    return (
-        kids.lazy().select("child_id", _KID, "qty", "sent_ts")
-        .join(per_child, on=_KID, how="left", maintain_order="left")
-        .with_columns(pl.col("filled_qty").fill_null(0))
-        .select(
-            "child_id",
-            (pl.col("filled_qty") > 0).cast(pl.Int64).alias("filled"),
-            (pl.col("filled_qty") / pl.col("qty")).clip(0.0, 1.0).alias("fill_ratio"),
-            pl.col("filled_qty").cast(pl.Int64),
-            "avg_fill_px",
-            "fee_bps",
-            ((pl.col("_first_fill_ts") - pl.col("sent_ts")).dt.total_nanoseconds() / NS_PER_S).alias("time_to_fill_s"),
-            *mcols,
-        )
-        .collect()
-    )
+    def ratio(num: np.ndarray, den: np.ndarray) -> pl.Series:
+        out = np.divide(num, den, out=np.full(n, np.nan), where=den > 0)
+        return pl.Series(out).fill_nan(None)
+
+    filled_q = per_child(q)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, k, f["ts"].dt.epoch("ns").to_numpy())
+    first_fill = pl.Series(first).set(pl.Series(filled_q == 0), None)  # type: ignore[arg-type]
+    markouts = {}
+    for i, col in enumerate(markout_column(h) for h in horizons_s):
+        m = f[f"_mk{i}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        seen = ~np.isnan(m)
+        markouts[col] = ratio(per_child(np.where(seen, m * q, 0.0)), per_child(np.where(seen, q, 0.0)))
+    sent = kids["sent_ts"].dt.epoch("ns")
+    return pl.DataFrame({
+        "child_id": kids["child_id"],
+        "filled": pl.Series((filled_q > 0).astype(np.int64)),
+        "fill_ratio": (pl.Series(filled_q) / kids["qty"].cast(pl.Float64)).clip(0.0, 1.0),
+        "filled_qty": pl.Series(np.rint(filled_q).astype(np.int64)),
+        "avg_fill_px": ratio(per_child(q * f["px"].cast(pl.Float64).to_numpy()), filled_q),
+        "fee_bps": ratio(per_child(q * f["fee_bps"].cast(pl.Float64).to_numpy()), filled_q),
+        "time_to_fill_s": (first_fill - sent) / NS_PER_S,
+        **markouts,
+    })
 
 
 def arrival_slippage_bps(side: pl.Expr, avg_fill_px: pl.Expr, arrival_mid: pl.Expr, fee_bps: pl.Expr) -> pl.Expr:

@@ -15,7 +15,7 @@ import polars as pl
 
 from schemas._types import TS_NS_UTC
 from schemas.market import DEPTH_LEVELS
-from sor_pipeline.features.asof import NS_PER_S, AsofIndex, Derived, Hits, epoch_ns, for_groups, sort_order
+from sor_pipeline.features.asof import NS_PER_S, AsofIndex, Derived, Hits, for_groups, sort_probes
 
 #: Value columns of the NBBO state (:func:`nbbo_state`): prices and ``cum_r2``.
 NBBO_STATE_COLUMNS = ["bid_px", "ask_px", "mid_px", "cum_r2"]
@@ -23,7 +23,7 @@ NBBO_STATE_COLUMNS = ["bid_px", "ask_px", "mid_px", "cum_r2"]
 DEPTH_STATE_COLUMNS = ["bid_sz_5", "ask_sz_5", "bid_sz_3", "ask_sz_3"]
 _CODE = "_code"
 
-__all__ = ["DEPTH_STATE_COLUMNS", "NBBO_STATE_COLUMNS", "NS_PER_S", "AsofIndex", "code_expr", "code_of",
+__all__ = ["DEPTH_STATE_COLUMNS", "NBBO_STATE_COLUMNS", "NS_PER_S", "AsofIndex", "BookIndex", "code_expr", "code_of",
            "depth_state", "lazy", "nbbo_state", "offset_ns", "side_sign", "symbol_codes", "time_of_day"]
 
 
@@ -118,53 +118,60 @@ def nbbo_state(nbbo: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame,
     return AsofIndex(codes, q["ts"], q[_CODE], q.select(prices), derived)
 
 
-def _venue_deltas(sym: np.ndarray, venue: np.ndarray, sizes: list[np.ndarray]) -> list[np.ndarray]:
-    """Rows sorted by (symbol, time): each row's change to its venue's contribution (its sizes minus
-    that venue's previous snapshot of the same symbol; the first snapshot counts in full)."""
-    deltas = [s.copy() for s in sizes]
-    for v in np.unique(venue):
-        rows = np.flatnonzero(venue == v)
-        cur, prev = rows[1:], rows[:-1]
-        keep = sym[cur] == sym[prev]
-        cur, prev = cur[keep], prev[keep]
-        for d, s in zip(deltas, sizes, strict=True):
-            d[cur] = s[cur] - s[prev]
-    return deltas
+class BookIndex:
+    """Consolidated lit book at any time, per symbol: the sum over venues of each venue's latest
+    snapshot at or before the probe (``DEPTH_STATE_COLUMNS``, shares; null where no venue has a
+    snapshot yet). One as-of index keyed by (symbol code, venue); a lookup asks it once per venue."""
+
+    def __init__(self, codes: pl.DataFrame, n_venues: int, index: AsofIndex) -> None:
+        self.codes = codes
+        self.n_venues = n_venues
+        self.index = index
+
+    def lookup(self, code: pl.Series, ts: pl.Series, columns: list[str] | None = None,
+               offsets_s: Sequence[float] = (0.0,)) -> list[pl.DataFrame]:
+        """Per offset (seconds): the consolidated book ``columns`` at ``ts + offset`` of each probe."""
+        cols = list(columns) if columns is not None else list(DEPTH_STATE_COLUMNS)
+        # one sort of the probes by (symbol, time) serves every venue: key = symbol * n_venues + venue
+        probes = sort_probes(code, ts, self.codes.height)
+        offsets_ns = [round(o * NS_PER_S) for o in offsets_s]
+        per_venue = []
+        for v in range(self.n_venues):
+            groups = [(k * self.n_venues + v, a, b) for k, a, b in probes.groups]
+            per_venue.append(self.index.frames(self.index.find(probes, groups, offsets_ns), cols))
+        out = []
+        for j in range(len(offsets_s)):
+            seen = np.zeros(len(code), dtype=bool)
+            sums = {n: np.zeros(len(code), dtype=np.int64) for n in cols}
+            for frames in per_venue:
+                seen |= frames[j][cols[0]].is_not_null().to_numpy()
+                for n in cols:
+                    sums[n] += frames[j][n].fill_null(0).cast(pl.Int64).to_numpy()
+            none = pl.Series(~seen)
+            out.append(pl.DataFrame([pl.Series(n, v).set(none, None) for n, v in sums.items()]))  # type: ignore[arg-type]
+        return out
 
 
-def depth_state(depth: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame) -> AsofIndex:
-    """Consolidated lit book over time per symbol: for each snapshot time, the sum across venues of
-    each venue's latest snapshot at or before it. Sizes in shares: ``bid_sz_5``/``ask_sz_5`` (levels
-    1..5), ``bid_sz_3``/``ask_sz_3`` (levels 1..3); missing levels count as 0.
-
-    Computed as a running sum per symbol of per-venue changes (each snapshot minus that venue's
-    previous one), so it needs no pivot over venues and stays exact in integer arithmetic."""
+def depth_state(depth: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame) -> BookIndex:
+    """Consolidated lit book over time per symbol (:class:`BookIndex`): at any time, the sum across
+    venues of each venue's latest snapshot at or before it. Sizes in shares: ``bid_sz_5``/``ask_sz_5``
+    (levels 1..5), ``bid_sz_3``/``ask_sz_3`` (levels 1..3); missing levels count as 0. Exact integer
+    sums; the rows stay in feed order (a stable radix sort by (symbol, venue) when needed)."""
     def total(side: str, levels: int) -> pl.Expr:
         return pl.sum_horizontal([pl.col(f"{side}_sz_{k}").fill_null(0) for k in range(1, levels + 1)])
 
-    cols = DEPTH_STATE_COLUMNS
     sums = {"bid_sz_5": total("bid", DEPTH_LEVELS), "ask_sz_5": total("ask", DEPTH_LEVELS),
             "bid_sz_3": total("bid", 3), "ask_sz_3": total("ask", 3)}
     d = _coded(lazy(depth), codes,
                [pl.col("venue").cast(pl.String), *[e.cast(pl.Int64).alias(n) for n, e in sums.items()]])
-    sym, t = d[_CODE].to_numpy(), epoch_ns(d["ts"])
-    venue = d["venue"].cast(pl.Enum(d["venue"].drop_nulls().unique().sort())).to_physical().to_numpy()
-    sizes = [d[c].to_numpy() for c in cols]
-    del d
-    perm = sort_order(sym, t)
-    if perm is not None:
-        sym, t, venue, sizes = sym[perm], t[perm], venue[perm], [s[perm] for s in sizes]
-    state = [np.cumsum(x) for x in _venue_deltas(sym, venue, sizes)]
-    if sym.size:  # the running sums restart at each symbol (integers: exact)
-        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
-        counts = np.diff(np.r_[starts, sym.size])
-        for x in state:
-            base = np.r_[0, x[starts[1:] - 1]]
-            x -= np.repeat(base, counts)
-    # several snapshots at one (symbol, ts): the last row carries the full state
-    last = np.r_[(t[1:] != t[:-1]) | (sym[1:] != sym[:-1]), True] if sym.size else np.zeros(0, bool)
-    values = pl.DataFrame({c: x[last] for c, x in zip(cols, state, strict=True)})
-    return AsofIndex(codes, t[last], sym[last], values)
+    if d["venue"].null_count():
+        d = d.filter(pl.col("venue").is_not_null())
+    venues = d["venue"].unique().sort()
+    n_venues = max(venues.len(), 1)
+    key = (d[_CODE].cast(pl.Int64) * n_venues
+           + d["venue"].cast(pl.Enum(venues)).to_physical().cast(pl.Int64)).alias(_CODE)
+    keys = pl.DataFrame({_CODE: pl.int_range(codes.height * n_venues, eager=True)})
+    return BookIndex(codes, n_venues, AsofIndex(keys, d["ts"], key, d.select(DEPTH_STATE_COLUMNS)))
 
 
 def time_of_day(ts: str, timezone: str = "America/New_York") -> pl.Expr:

@@ -165,7 +165,8 @@ def _naive_asof(qsym: np.ndarray, qts: np.ndarray, psym: np.ndarray, pts: np.nda
 def test_asof_index_matches_naive_lookup(layout: str) -> None:
     """Same answers whatever the row order: unsorted, a feed in time order (radix path) and the
     lake's nbbo layout, grouped by symbol in time order (no permutation at all)."""
-    from sor_pipeline.features.market_state import AsofIndex, code_of, sort_order, symbol_codes
+    from sor_pipeline.features.asof import AsofIndex, sort_order
+    from sor_pipeline.features.market_state import code_of, symbol_codes
 
     rng = np.random.default_rng(3)
     qsym = rng.choice(["A", "B", "C"], 300)
@@ -179,10 +180,16 @@ def test_asof_index_matches_naive_lookup(layout: str) -> None:
     ts = pl.Series(qts).cast(pl.Datetime("ns", "UTC"))
     code = code_of(pl.Series(qsym), codes)
     assert (sort_order(code.to_numpy(), qts) is None) == (layout == "by_symbol_time")
-    idx = AsofIndex(codes, ts, code, pl.DataFrame({"row": range(300)}))
+    values = pl.DataFrame({"row": range(300), "name": [f"r{i}" for i in range(300)],
+                           "maybe": [None if i % 7 == 0 else float(i) for i in range(300)]})
+    idx = AsofIndex(codes, ts, code, values)
     pcode, pts_ns = code_of(pl.Series(psym), codes), pl.Series(pts).cast(pl.Datetime("ns", "UTC"))
     (got,) = idx.lookup(pcode, pts_ns)
-    assert got["row"].to_list() == _naive_asof(qsym, qts, psym, pts)
+    want = _naive_asof(qsym, qts, psym, pts)
+    assert got["row"].to_list() == want
+    # non-numeric and nullable columns take the other gather path: same rows
+    assert got["name"].to_list() == [None if r is None else f"r{r}" for r in want]
+    assert got["maybe"].to_list() == [None if r is None or r % 7 == 0 else float(r) for r in want]
     # several offsets from one sort of the probes = one lookup per shifted probe time
     shifted = idx.lookup(pcode, pts_ns, ["row"], offsets_s=(-1e-6, 0.0, 7e-6))
     for frame, off_ns in zip(shifted, (-1_000, 0, 7_000), strict=True):
@@ -224,3 +231,34 @@ def test_features_do_not_depend_on_the_partition_row_order(tmp_path: Path) -> No
             frame.write_parquet(path)  # bypass the lake's ordering, as a foreign writer would
         got = build_features(D2, other, Settings(home=tmp_path / order))
         assert got.equals(want), order
+
+
+def test_consolidated_book_matches_naive_sum_over_venues() -> None:
+    """At any probe time: per venue its latest snapshot at or before it (later row wins a tie), summed
+    over the venues that have one; null before the first snapshot of any venue."""
+    from sor_pipeline.features.market_state import code_of, depth_state, symbol_codes
+
+    rng = np.random.default_rng(11)
+    n = 400
+    sym = rng.choice(["A", "B"], n)
+    venue = rng.choice(["LITA", "LITB", "ECNM"], n)
+    ts = rng.integers(0, 60, n) * 1_000  # ties within and across venues
+    sizes = {f"{s}_sz_{k}": rng.integers(1, 9, n) * 100 for s in ("bid", "ask") for k in range(1, 6)}
+    depth = pl.DataFrame({"ts": pl.Series(ts).cast(pl.Datetime("ns", "UTC")), "symbol": sym, "venue": venue, **sizes})
+    codes = symbol_codes(pl.Series(["A", "B", "C"]))
+    book = depth_state(depth, codes)
+    psym = rng.choice(["A", "B", "C"], 150)
+    pts = rng.integers(-2, 65, 150) * 1_000
+    (got,) = book.lookup(code_of(pl.Series(psym), codes), pl.Series(pts).cast(pl.Datetime("ns", "UTC")))
+    for i, (s, t) in enumerate(zip(psym, pts, strict=True)):
+        latest = {}
+        for j in range(n):  # input order: a later row at the same ts replaces an earlier one
+            if sym[j] == s and ts[j] <= t and (venue[j] not in latest or ts[j] >= ts[latest[venue[j]]]):
+                latest[venue[j]] = j
+        row = got.row(i, named=True)
+        if not latest:
+            assert row["bid_sz_5"] is None and row["ask_sz_3"] is None
+            continue
+        want5 = sum(sum(int(sizes[f"bid_sz_{k}"][j]) for k in range(1, 6)) for j in latest.values())
+        want3 = sum(sum(int(sizes[f"ask_sz_{k}"][j]) for k in range(1, 4)) for j in latest.values())
+        assert (row["bid_sz_5"], row["ask_sz_3"]) == (want5, want3), (s, t)

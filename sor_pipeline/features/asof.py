@@ -37,22 +37,32 @@ def epoch_ns(ts: pl.Series) -> np.ndarray:
 
 def sort_order(group: np.ndarray, t: np.ndarray) -> np.ndarray | None:
     """Permutation (int64) that sorts rows by (group, t), input order kept on ties; None when they
-    already are.
+    already are. See :func:`group_time_order`."""
+    return group_time_order(group, t, int(group.max()) + 1 if group.size else 0)[0]
 
-    Three costs: already sorted, one O(n) check; each group in time order (a feed), one stable radix
-    sort of the group codes; otherwise one stable sort on both keys."""
-    if group.size < 2:
-        return None
-    if bool((group[1:] >= group[:-1]).all()) and bool(((t[1:] >= t[:-1]) | (group[1:] != group[:-1])).all()):
-        return None
-    # each group's rows already in time order (a feed, whole or in symbol batches): a stable radix sort
-    # of the group codes is enough, checked on the result
-    perm = np.argsort(group.astype(np.uint16) if int(group.max()) < 2**16 else group, kind="stable")
-    gs, ts = group[perm], t[perm]
-    if bool(((ts[1:] >= ts[:-1]) | (gs[1:] != gs[:-1])).all()):
-        return perm
-    frame = pl.DataFrame({"g": group, "t": t})
-    return frame.select(pl.arg_sort_by("g", "t", maintain_order=True)).to_series().to_numpy().astype(np.int64)
+
+def group_time_order(group: np.ndarray, t: np.ndarray,
+                     n_groups: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(permutation or None, ``t`` in sorted order, first row of each group 0..n_groups-1 then the end)
+    for rows sorted by (group, t), ties in input order; ``group`` holds codes in ``0..n_groups-1``.
+
+    Three costs: already sorted, one O(n) check; each group in time order (a feed, whole or in symbol
+    batches), one stable radix sort of the group codes, checked on the result; otherwise one stable
+    sort on both keys. The group bounds come from counts, so the sorted codes are never built."""
+    bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=n_groups))].astype(np.int64)
+    if group.size < 2 or (bool((group[1:] >= group[:-1]).all())
+                          and bool(((t[1:] >= t[:-1]) | (group[1:] != group[:-1])).all())):
+        return None, t, bounds
+    perm = np.argsort(group.astype(np.uint16) if n_groups <= 2**16 else group, kind="stable")
+    ts = t[perm]
+    rising = ts[1:] >= ts[:-1]
+    edges = bounds[1:-1]
+    rising[edges[(edges > 0) & (edges < group.size)] - 1] = True  # a new group may start earlier
+    if not bool(rising.all()):
+        frame = pl.DataFrame({"g": group, "t": t})
+        perm = frame.select(pl.arg_sort_by("g", "t", maintain_order=True)).to_series().to_numpy().astype(np.int64)
+        ts = t[perm]
+    return perm, ts, bounds
 
 
 def _epoch_series(ts: pl.Series | np.ndarray) -> pl.Series:
@@ -175,11 +185,9 @@ class AsofIndex:
         self.perm: np.ndarray | None = None
         bounds = _code_bounds(c, codes.height) if c.is_sorted() else None
         if bounds is None or not _slices_in_time(t, bounds):
-            cn, tn = c.to_numpy(), t.to_numpy()
-            self.perm = sort_order(cn, tn)
+            self.perm, tn, bounds = group_time_order(c.to_numpy(), t.to_numpy(), codes.height)
             if self.perm is not None:
-                c, t = pl.Series(cn[self.perm]), pl.Series(tn[self.perm])
-            bounds = _code_bounds(c, codes.height)
+                t = pl.Series(tn)
         self.ts = t
         self.values = values
         self.bounds: np.ndarray = bounds
@@ -197,6 +205,11 @@ class AsofIndex:
             lo, hi = int(self.bounds[k]), int(self.bounds[k + 1])
             got = self._times[k] = self.ts.slice(lo, hi - lo).to_numpy()
         return got
+
+    def span(self, hits: Hits, k: int, a: int, b: int) -> tuple[int, int]:
+        """Sorted rows ``[lo, hi)`` of code ``k`` that the probe run ``a:b`` of ``hits`` needs: from the
+        code's first row to the last row any offset landed on (rows rise within a run); empty if none."""
+        return int(self.bounds[k]), max(int(r[b - 1]) for r in hits.rows) + 1
 
     def column_slice(self, name: str, lo: int, hi: int) -> np.ndarray:
         """Sorted rows ``lo:hi`` of value column ``name`` as numpy (a view where possible)."""
@@ -291,10 +304,10 @@ class AsofIndex:
             return {n: out[n] for n in names}
         buf = {n: [np.zeros(hits.order.size, dtype=self.values[n][:1].to_numpy().dtype) for _ in hits.rows]
                for n in fast}
+
         def run(part: list[tuple[int, int, int]]) -> None:
             for k, a, b in part:
-                lo = int(self.bounds[k])
-                hi = max(int(r[b - 1]) for r in hits.rows) + 1  # rows are non-decreasing within the run
+                lo, hi = self.span(hits, k, a, b)
                 if hi <= lo:
                     continue
                 for n in fast:

@@ -80,8 +80,7 @@ def _cum_r2_at(idx: AsofIndex, hits: Hits) -> list[np.ndarray]:
 
     def run(part: list[tuple[int, int, int]]) -> None:
         for k, a, b in part:
-            lo = int(idx.bounds[k])
-            hi = max(int(r[b - 1]) for r in hits.rows) + 1  # rows are non-decreasing within the run
+            lo, hi = idx.span(hits, k, a, b)
             if hi <= lo:
                 continue
             mid = idx.column_slice("mid_px", lo, hi)

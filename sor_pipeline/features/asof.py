@@ -194,10 +194,6 @@ class AsofIndex:
         self._times: dict[int, np.ndarray] = {}
         self._columns: dict[str, np.ndarray] = {}
 
-    @property
-    def height(self) -> int:
-        return len(self.ts)
-
     def times(self, k: int) -> np.ndarray:
         """Epoch-ns times of code ``k``'s rows (a view of the column where its slice sits in one chunk)."""
         got = self._times.get(k)
@@ -253,12 +249,6 @@ class AsofIndex:
 
         for_groups(run, groups, probes.order.size * len(offsets_ns))
         return Hits(probes.n_probes, probes.order, groups, rows)
-
-    def positions(self, code: pl.Series, ts: pl.Series, offsets_ns: Sequence[int] = (0,)) -> list[np.ndarray]:
-        """Per offset: row position (int64; -1 = none) of the last row at or before ``ts + offset`` of
-        each probe, in probe order."""
-        hits = self.search(code, ts, offsets_ns)
-        return [hits.scatter(r, -1) for r in hits.rows]
 
     def lookup(self, code: pl.Series, ts: pl.Series, columns: list[str] | None = None,
                offsets_s: Sequence[float] = (0.0,)) -> list[pl.DataFrame]:

@@ -7,7 +7,7 @@ Two big days, each made once per run and outside every timing:
 
 - a synthetic canonical day made with numpy (tests/fixtures_market.py: 500 symbols, 20 M NBBO rows,
   2 M depth snapshots, 2 M trades, 500 k child orders, ~550 k fills), written through the lake
-  (so ``nbbo``/``depth`` are in the lake's (symbol, ts) order, as ingest writes them);
+  (so ``nbbo`` is in the lake's (symbol, ts) order, as ingest writes it; depth in time order);
 - a simulated raw drop in production formats (``sor-pipeline sim --big`` sizes: ~20 M venue quotes,
   ~10 M depth rows, ~1.1 M child orders as CSV logs and tick Parquet) for the ingest stage.
 

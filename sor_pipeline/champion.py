@@ -57,4 +57,4 @@ def champion_scorer(settings: Settings, day: date | None = None) -> Scorer | Non
     version = champion_at_start(settings, day)
     if version is None:
         return None
-    return registry.load_router_model(registry.version_uri(settings, version)).score
+    return registry.load_version(settings, version).score

@@ -3,10 +3,10 @@
 All tables of the drop (and the NBBO derived from its quotes) are validated and written aside
 (``Lake.stage``) one at a time, and published only once every one passes its contract, so a broken
 drop leaves the lake exactly as it was; each table is let go of once staged, so memory holds the drop
-once. Rows that fail a check are quarantined with the
-reason; if more than ``Settings.max_reject_share`` of a table's rows fail (a drop whose tables
-disagree: fills for unknown child orders, quotes for another date), the ingest fails, naming the
-file(s) and the main reason, and writes nothing.
+once. Rows that fail a check are quarantined with the reason; if more than
+``Settings.max_reject_share`` of a table's rows fail (a drop whose tables disagree: fills for unknown
+child orders, quotes for another date), the ingest fails, naming the file(s) and the main reason, and
+writes nothing.
 """
 
 from __future__ import annotations

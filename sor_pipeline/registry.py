@@ -271,6 +271,11 @@ def version_uri(settings: Settings, version: str) -> str:
     return f"models:/{settings.model_name}/{version}"
 
 
+def load_version(settings: Settings, version: str) -> RouterModel:
+    """Version ``version``'s RouterModel (raw boosters)."""
+    return load_router_model(version_uri(settings, version))
+
+
 def load_champion(settings: Settings) -> RouterModel | None:
     """The champion's RouterModel (raw boosters), or None when there is no champion."""
     if champion_version(settings) is None:

@@ -27,7 +27,7 @@ import polars as pl
 
 from sor_pipeline import registry
 from sor_pipeline.backtest import candidate_rows, regret, venue_day_stats, walk_forward
-from sor_pipeline.champion import champion_at_start
+from sor_pipeline.champion import NIGHT_TAG, champion_at_start
 from sor_pipeline.gate import evaluate_gate
 from sor_pipeline.lake import Lake
 from sor_pipeline.models.train import Mapper, TrainConfig, train_router
@@ -168,8 +168,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         if all(lake.exists("sim_oracle", d) for d in test_days) else None
     # the champion this night started with (a re-run after its own promotion must not face itself)
     champion_before = champion_at_start(settings, day)
-    champion = (registry.load_router_model(registry.version_uri(settings, champion_before))
-                if champion_before is not None else None)
+    champion = registry.load_version(settings, champion_before) if champion_before is not None else None
 
     backtest = walk_forward(features, settings, champion=champion, oracle=oracle,
                             train_fn=lambda frame: train_router(frame, train_config, mapper=mapper)[0])
@@ -181,7 +180,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     per_day = _per_day(backtest.days)
 
     code = code_version()
-    tags = {"day": day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
+    tags = {NIGHT_TAG: day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
             "code_version": code, RUN_KEY_TAG: run_key}
     params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
                               "backtest_folds": settings.backtest_folds, "embargo_days": settings.embargo_days,

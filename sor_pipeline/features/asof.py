@@ -35,12 +35,6 @@ def epoch_ns(ts: pl.Series) -> np.ndarray:
     return (out.fill_null(_NULL_NS) if out.null_count() else out).to_numpy()
 
 
-def sort_order(group: np.ndarray, t: np.ndarray) -> np.ndarray | None:
-    """Permutation (int64) that sorts rows by (group, t), input order kept on ties; None when they
-    already are. See :func:`group_time_order`."""
-    return group_time_order(group, t, int(group.max()) + 1 if group.size else 0)[0]
-
-
 def group_time_order(group: np.ndarray, t: np.ndarray,
                      n_groups: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(permutation or None, ``t`` in sorted order, first row of each group 0..n_groups-1 then the end)
@@ -164,8 +158,9 @@ Derived = Callable[["AsofIndex", Hits], list[np.ndarray]]
 class AsofIndex:
     """Backward as-of lookup by (symbol code, time) over rows sorted by (code, time).
 
-    Rows of code ``k`` are rows ``bounds[k]:bounds[k+1]`` of ``values`` (and ``ts``), in time order
-    with input order kept on ties; a lookup binary-searches the probe's time in its code's slice and
+    Sorted rows of code ``k`` are ``bounds[k]:bounds[k+1]`` (of ``ts``, and of ``values`` itself or,
+    when ``perm`` is set, of ``values`` read through ``perm``), in time order with input order kept on
+    ties; a lookup binary-searches the probe's time in its code's slice and
     takes the last row at or before it, so the later row in the input wins ties.
 
     Rows that come already sorted are never copied: ``ts`` and ``values`` stay the (chunked) polars
@@ -239,9 +234,8 @@ class AsofIndex:
                     for found in rows:
                         found[a:b] = -1
                     continue
-                lo, times = int(self.bounds[k]), self.times(k)
+                lo, times, t = int(self.bounds[k]), self.times(k), probes.times[a:b]
                 for found, off in zip(rows, offsets_ns, strict=True):
-                    t = probes.times[a:b]
                     hit = np.searchsorted(times, t + off if off else t, side="right")
                     hit += lo - 1
                     hit[hit < lo] = -1

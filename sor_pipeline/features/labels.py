@@ -92,8 +92,7 @@ def fill_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.
 
 def arrival_slippage_bps(side: pl.Expr, avg_fill_px: pl.Expr, arrival_mid: pl.Expr, fee_bps: pl.Expr) -> pl.Expr:
     """s*(avg_fill_px - arrival_mid)/arrival_mid*1e4 + fee_bps (bps; + = cost, fees included)."""
-    s = pl.when(side == "BUY").then(1.0).otherwise(-1.0)
-    return s * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps
+    return side_sign(side) * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps
 
 
 def with_arrival_slippage(labels: pl.DataFrame, side: pl.Series, arrival_mid: pl.Series) -> pl.DataFrame:

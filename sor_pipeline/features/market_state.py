@@ -32,9 +32,9 @@ def lazy(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
 
 
-def side_sign(side: str = "side") -> pl.Expr:
-    """s = +1.0 for BUY, -1.0 for SELL."""
-    return pl.when(pl.col(side) == "BUY").then(1.0).otherwise(-1.0)
+def side_sign(side: str | pl.Expr = "side") -> pl.Expr:
+    """s = +1.0 for BUY, -1.0 for SELL (``side``: a column name or an expression)."""
+    return pl.when((pl.col(side) if isinstance(side, str) else side) == "BUY").then(1.0).otherwise(-1.0)
 
 
 def offset_ns(ts: str | pl.Expr, seconds: float) -> pl.Expr:

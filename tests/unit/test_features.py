@@ -165,7 +165,7 @@ def _naive_asof(qsym: np.ndarray, qts: np.ndarray, psym: np.ndarray, pts: np.nda
 def test_asof_index_matches_naive_lookup(layout: str) -> None:
     """Same answers whatever the row order: unsorted, a feed in time order (radix path) and the
     lake's nbbo layout, grouped by symbol in time order (no permutation at all)."""
-    from sor_pipeline.features.asof import AsofIndex, sort_order
+    from sor_pipeline.features.asof import AsofIndex, group_time_order
     from sor_pipeline.features.market_state import code_of, symbol_codes
 
     rng = np.random.default_rng(3)
@@ -179,7 +179,8 @@ def test_asof_index_matches_naive_lookup(layout: str) -> None:
     codes = symbol_codes(pl.Series(["A", "B", "C", "Z"]))
     ts = pl.Series(qts).cast(pl.Datetime("ns", "UTC"))
     code = code_of(pl.Series(qsym), codes)
-    assert (sort_order(code.to_numpy(), qts) is None) == (layout == "by_symbol_time")
+    perm, _, _ = group_time_order(code.to_numpy(), qts, codes.height)
+    assert (perm is None) == (layout == "by_symbol_time")
     values = pl.DataFrame({"row": range(300), "name": [f"r{i}" for i in range(300)],
                            "maybe": [None if i % 7 == 0 else float(i) for i in range(300)]})
     idx = AsofIndex(codes, ts, code, values)

@@ -148,12 +148,13 @@ def test_nbbo_partitions_are_written_by_symbol_then_time(tmp_path: Path) -> None
 
     day = make_day(DAY, n_symbols=4, n_nbbo=500, n_depth=200, n_parents=4, seed=2)
     lake = Lake(tmp_path)
+    assert CATALOG["nbbo"].sort_by == ("symbol", "ts")
     for name in ("nbbo", "depth", "trades"):
         frame = day[name].with_row_index("_i").sample(fraction=1.0, shuffle=True, seed=3)
+        assert out_of_order(frame, ["symbol", "ts"])
         lake.replace_partition(name, DAY, frame)
         back = pl.read_parquet(lake.files(name, [DAY])[0])
-        if CATALOG[name].sort_by:
-            assert CATALOG[name].sort_by == ("symbol", "ts")
+        if name == "nbbo":
             assert not out_of_order(back, ["symbol", "ts"])
             assert back.equals(frame.sort("symbol", "ts", maintain_order=True))
         else:

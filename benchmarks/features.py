@@ -65,7 +65,7 @@ ALL_STAGES = LAKE_STAGES + RAW_STAGES
 
 
 def generate(lake_dir: Path, symbols: int, quotes: int, children: int) -> dict[str, int]:
-    from sor_pipeline.lake import Lake
+    from sor_pipeline.storage.lake import Lake
     from tests.fixtures_market import make_day, write_day
 
     frames = make_day(DAY, n_symbols=symbols, n_nbbo=quotes, n_depth=quotes // 10, n_trades=quotes // 10,
@@ -79,8 +79,8 @@ def generate(lake_dir: Path, symbols: int, quotes: int, children: int) -> dict[s
 
 def generate_raw(raw_dir: Path, symbols: int, quotes: int) -> dict[str, int]:
     """A simulated raw drop for DAY at big-day proportions (``quotes`` venue quote updates in all)."""
-    from sor_pipeline.sim.config import big_day_config
-    from sor_pipeline.sim.drop import write_big_day
+    from sor_pipeline.simulation.config import big_day_config
+    from sor_pipeline.simulation.drop import write_big_day
 
     config = big_day_config(n_symbols=symbols, quote_updates_per_symbol=max(1, quotes // symbols))
     rows: dict[str, int] = write_big_day(config, DAY, 0, raw_dir)["rows"]
@@ -88,7 +88,7 @@ def generate_raw(raw_dir: Path, symbols: int, quotes: int) -> dict[str, int]:
 
 
 def _raw_files(raw_dir: Path) -> list[Path]:
-    from sor_pipeline.adapters.drop import drop_files
+    from sor_pipeline.ingest.drop import drop_files
 
     return drop_files(raw_dir / DAY.isoformat())
 
@@ -97,8 +97,8 @@ def stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
     """Run one stage in this process; return wall seconds and rows."""
     import polars as pl
 
-    from sor_pipeline.lake import Lake
-    from sor_pipeline.settings import Settings
+    from sor_pipeline.config.settings import Settings
+    from sor_pipeline.storage.lake import Lake
 
     t0 = time.perf_counter()
     rows = 0
@@ -109,7 +109,7 @@ def stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
             rows += frame.height
     elif name == "ingest":
         assert raw_dir is not None
-        from sor_pipeline.ingest import ingest_day
+        from sor_pipeline.ingest.day import ingest_day
 
         home = lake_dir.parent / "ingest-home"
         shutil.rmtree(home, ignore_errors=True)
@@ -120,7 +120,7 @@ def stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
         return stage(name.removeprefix("sim_"), lake_dir.parent / "ingest-home" / "lake", None)
     else:
         from sor_pipeline.features import build_features, child_labels
-        from sor_pipeline.tca import run_tca
+        from sor_pipeline.tca.run import run_tca
         from tests.reference_pandas import reference_labels
 
         lake = Lake(lake_dir)

@@ -73,7 +73,7 @@ def run_phase(phase: str, path: Path) -> dict[str, float]:
     if phase == "baseline":
         quotes.sort("symbol", "ts", maintain_order=True)
     elif phase == "nbbo":
-        from sor_pipeline.adapters.nbbo import build_nbbo
+        from sor_pipeline.ingest.nbbo import build_nbbo
 
         out["nbbo_rows"] = float(build_nbbo(quotes).height)
     elif phase == "reference":

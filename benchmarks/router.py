@@ -17,7 +17,7 @@ folder (``--model-dir``). Then, on one thread:
   processes on a shared machine (``load_avg_1m`` is printed too);
 - ``batch``: orders/s of :meth:`LiveRouter.route_batch` in chunks of ``--batch``;
 - ``baseline``: the same scoring through the plain MLflow pyfunc (the model logged to a temporary
-  sqlite store via sor_pipeline.registry, loaded with ``mlflow.pyfunc.load_model``): per order, the
+  sqlite store via sor_pipeline.storage.registry, loaded with ``mlflow.pyfunc.load_model``): per order, the
   candidate frame (request_id, venue, features) -> ``predict`` -> cheapest venue, on
   ``--baseline-orders`` orders; and ``xgboost``: ``Booster.inplace_predict`` per venue and model.
 
@@ -45,8 +45,8 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from schemas.features import FEATURE_COLUMNS  # noqa: E402
-from sor_pipeline.models import RouterModel, TrainConfig, train_router  # noqa: E402
-from sor_pipeline.router import LiveRouter, MarketSnapshot, Order, ReferenceScorer  # noqa: E402
+from sor_pipeline.learning import RouterModel, TrainConfig, train_router  # noqa: E402
+from sor_pipeline.serving import LiveRouter, MarketSnapshot, Order, ReferenceScorer  # noqa: E402
 
 VENUES = [("DRK1", "DARK"), ("DRK2", "DARK"), ("DRK3", "DARK"), ("ECNM", "ECN"), ("ECNI", "ECN"),
           ("ECNX", "ECN"), ("LITA", "LIT"), ("LITB", "LIT"), ("LITC", "LIT"), ("LITD", "LIT")]
@@ -162,9 +162,9 @@ def time_route(router: LiveRouter, orders: list[Order], snaps: list[MarketSnapsh
 def pyfunc_baseline(model: RouterModel, router: LiveRouter, orders: list[Order], snaps: list[MarketSnapshot],
                     home: Path) -> tuple[np.ndarray, float]:
     """Per-order ns through the plain MLflow pyfunc, and max |cost diff| vs the fast path (bps)."""
-    from sor_pipeline import registry
-    from sor_pipeline.router.pyfunc import load_pyfunc, pyfunc_frame
-    from sor_pipeline.settings import Settings
+    from sor_pipeline.config.settings import Settings
+    from sor_pipeline.serving.pyfunc import load_pyfunc, pyfunc_frame
+    from sor_pipeline.storage import registry
 
     settings = Settings(home=home)
     x0 = router.features(orders[0], snaps[0])[None]
@@ -172,7 +172,7 @@ def pyfunc_baseline(model: RouterModel, router: LiveRouter, orders: list[Order],
     with registry.parent_run(settings, "router-benchmark", {"benchmark": "router"}):
         uri = registry.log_router_model(model, example)
     version = registry.register_model(settings, uri, {"benchmark": "router"})
-    pyfunc = load_pyfunc(f"models:/{settings.model_name}/{version}")
+    pyfunc = load_pyfunc(f"models:/{settings.mlflow.model_name}/{version}")
     out = np.empty(len(orders), dtype=np.int64)
     worst = 0.0
     for i, (o, s) in enumerate(zip(orders, snaps, strict=True)):

@@ -4,6 +4,6 @@ Importing this package exports the runtime environment from the settings (Prefec
 ``SOR_HOME``, telemetry off, ephemeral-server timeout) before Prefect itself is imported.
 """
 
-from sor_pipeline.settings import apply_runtime_env, get_settings
+from sor_pipeline.config.settings import apply_runtime_env, get_settings
 
 apply_runtime_env(get_settings())

@@ -11,12 +11,22 @@ from typing import Any
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from sor_pipeline.lake import Lake
-from sor_pipeline.settings import Settings, get_settings
+from sor_pipeline.config.settings import Settings, get_settings
+from sor_pipeline.storage.lake import Lake
 
 #: Stage results are cached on their inputs (which carry data fingerprints) and the task's code,
 #: and persisted, so a re-run after a crash skips stages that already finished on the same data.
 STAGE_CACHE = INPUTS + TASK_SOURCE
+
+
+#: The lake dataset whose partition proves a cached stage's result is still on disk.
+STAGE_OUTPUT = {"ingest": "child_orders", "features": "features", "tca": "tca_child"}
+
+
+def lake_cached(task: Any, lake: Lake, day: date) -> Any:
+    """``task`` reusing its cached result only while its output partition for ``day`` is in ``lake``
+    (the one refresh rule of every flow: a result cached for a lake that was since wiped is recomputed)."""
+    return task.with_options(refresh_cache=not lake.exists(STAGE_OUTPUT[task.name], day))
 
 
 def current() -> tuple[Settings, Lake]:
@@ -27,14 +37,14 @@ def current() -> tuple[Settings, Lake]:
 def task_runner(settings: Settings | None = None) -> Any:
     """Thread pool capped at ``max_workers`` by default; a Dask cluster when ``task_runner=dask``."""
     s = settings or get_settings()
-    if s.task_runner == "dask":
+    if s.orchestration.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
-        if s.dask_address:
-            return DaskTaskRunner(address=s.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": s.max_workers, "threads_per_worker": 1,
+        if s.orchestration.dask_address:
+            return DaskTaskRunner(address=s.orchestration.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": s.orchestration.max_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
-    return ThreadPoolTaskRunner(max_workers=s.max_workers)
+    return ThreadPoolTaskRunner(max_workers=s.orchestration.max_workers)
 
 
 def files_fingerprint(paths: Iterable[Path]) -> str:

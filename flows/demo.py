@@ -3,6 +3,7 @@ is one), run the nightly on it, let the new champion route the next day, and so 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -11,9 +12,10 @@ from prefect import flow
 
 from flows.common import current
 from flows.nightly import nightly_flow
-from sor_pipeline.calendar import next_trading_days
-from sor_pipeline.demo_metrics import captured_gap_share, day_costs, plot_day_costs
-from sor_pipeline.simulate import exec_format_for, sim_config
+from sor_pipeline.config.calendar import next_trading_days
+from sor_pipeline.config.settings import get_settings
+from sor_pipeline.simulation.days import exec_format_for, sim_config
+from sor_pipeline.simulation.demo_metrics import captured_gap_share, day_costs, plot_day_costs
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 
@@ -21,23 +23,27 @@ Progress = Callable[[int, int, dict[str, Any]], None]
 @flow(name="sor-demo", log_prints=True)
 def demo_flow(start: date, days: int, seed: int = 7, symbols: int = 5,
               progress: Progress | None = None) -> dict[str, Any]:
-    """Closed loop over ``days`` trading days from ``start``; returns the DESIGN.md ``demo`` summary."""
-    from sor_pipeline.router.policy import load_policy
-    from sor_pipeline.sim.core import simulate_day
-    from sor_pipeline.sim.drop import write_drop
+    """Closed loop over ``days`` trading days from ``start``; returns the docs/DESIGN.md ``demo`` summary."""
+    from sor_pipeline.simulation.core import simulate_day
+    from sor_pipeline.simulation.drop import write_drop
+    from sor_pipeline.simulation.model_policy import load_policy
 
+    # The demo grades its backtests with the simulator's truth: an explicit choice of this flow
+    # (Settings.backtest.grade_with_simulator_truth), never inferred from what the lake holds.
+    os.environ.setdefault("SOR_BACKTEST_GRADE_WITH_SIMULATOR_TRUTH", "true")
+    get_settings.cache_clear()
     settings, lake = current()
     config = sim_config(seed, symbols)
     raw = settings.raw_root
     out: list[dict[str, Any]] = []
     nights: list[dict[str, Any]] = []
-    dates = next_trading_days(start, days, settings.holidays)
+    dates = next_trading_days(start, days, settings.market.holidays)
     for i, day in enumerate(dates):
         policy = load_policy(settings)
         simday = simulate_day(config, day, i, policy, history=lake)
         write_drop(simday, raw / day.isoformat(), exec_format_for("rotate", i), "parquet", config)
         night = nightly_flow(day, str(raw))
-        costs = day_costs(simday.tables["child_orders"], simday.oracle, settings.static_waterfall)
+        costs = day_costs(simday.tables["child_orders"], simday.oracle, settings.router.static_waterfall)
         row = {"date": day.isoformat(), **costs, "router_policy": policy.name, "promoted": night["promoted"],
                "champion_version": night["champion_version"], "verdict": night["verdict"],
                "p_value": night["p_value"], "cost_diff_bps": night["cost_diff_bps"]}
@@ -45,7 +51,7 @@ def demo_flow(start: date, days: int, seed: int = 7, symbols: int = 5,
         nights.append(night)
         if progress:
             progress(i + 1, len(dates), row)
-    from sor_pipeline.report import build_report
+    from sor_pipeline.reporting import build_report
 
     report = build_report(dates[0], dates[-1], lake, settings)
     plot = plot_day_costs(out, settings.reports_dir / f"demo_costs_{dates[0]}_{dates[-1]}.png")

@@ -7,19 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from flows.nightly import nightly_flow
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
 
 DEPLOYMENT_NAME = "sor-nightly-weekdays"
 
 
 def nightly_deployment(settings: Settings) -> Any:
-    """``sor-nightly`` on ``Settings.schedule_cron`` in ``Settings.market_timezone``; the run's date
+    """``sor-nightly`` on ``Settings.orchestration.schedule_cron`` in ``Settings.market.timezone``; the run's date
     defaults to the market's today, and a holiday run returns at once as skipped."""
     from prefect.schedules import Cron
 
     return nightly_flow.to_deployment(
         name=DEPLOYMENT_NAME,
-        schedule=Cron(settings.schedule_cron, timezone=settings.market_timezone),
+        schedule=Cron(settings.orchestration.schedule_cron, timezone=settings.market.timezone),
         description="sor-pipeline nightly: ingest, features, TCA, monitor, retrain, gate, sandbox, promote, report",
         tags=["sor-pipeline", "nightly"],
     )

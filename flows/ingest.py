@@ -9,9 +9,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.common import STAGE_CACHE, current, drop_fingerprint, lake_fingerprint
-from sor_pipeline.calendar import trading_days
-from sor_pipeline.ingest import ingest_day, resolve_drop
+from flows.common import STAGE_CACHE, current, drop_fingerprint, lake_cached, lake_fingerprint
+from sor_pipeline.config.calendar import trading_days
+from sor_pipeline.ingest.day import ingest_day, resolve_drop
 
 
 @task(name="ingest", cache_policy=STAGE_CACHE, persist_result=True, retries=1, retry_delay_seconds=2)
@@ -33,12 +33,11 @@ def ingest_flow(start: date, end: date | None = None, raw_dir: str | None = None
     """Ingest every trading date in [start, end] (end defaults to start)."""
     settings, _ = current()
     raw = Path(raw_dir) if raw_dir else settings.raw_root
-    days = trading_days(start, end or start, settings.holidays) or [start]
+    days = trading_days(start, end or start, settings.market.holidays) or [start]
     out = []
     _, lake = current()
     for day in days:
-        task = ingest_task.with_options(refresh_cache=not lake.exists("child_orders", day))
-        out.append(task(day, str(raw), ingest_fingerprint(day, raw)))
+        out.append(lake_cached(ingest_task, lake, day)(day, str(raw), ingest_fingerprint(day, raw)))
     rows = [{"date": s["date"], "table": t, **{k: v[k] for k in ("read", "written", "quarantined")}}
             for s in out for t, v in s["tables"].items()]
     create_table_artifact(rows, key="ingest-summary", description="Rows read, written and quarantined per table")

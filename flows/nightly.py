@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import current, lake_fingerprint
+from flows.common import current, lake_cached, lake_fingerprint
 from flows.ingest import ingest_fingerprint, ingest_task
 from flows.retrain import run_retrain_flow
 from flows.stages import (
@@ -29,10 +29,10 @@ from flows.stages import (
     sandbox_task,
     tca_task,
 )
-from sor_pipeline.calendar import is_trading_day, market_today, trading_days
-from sor_pipeline.champion import champion_at_start, champion_reference
-from sor_pipeline.faults import StageFailed
-from sor_pipeline.nightly_summary import night_markdown, night_summary
+from sor_pipeline.config.calendar import is_trading_day, market_today, trading_days
+from sor_pipeline.config.faults import StageFailed
+from sor_pipeline.promotion.champion import champion_at_start, champion_reference
+from sor_pipeline.reporting.nightly_summary import night_markdown, night_summary
 
 T = TypeVar("T")
 FEATURE_INPUTS = ["child_orders", "parent_orders", "fills", "nbbo", "depth", "trades", "venues"]
@@ -52,23 +52,21 @@ def _run(stage: str, day: date, fn: Callable[[], T]) -> T:
 def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[str, Any]:
     """Run the whole night for trading date ``day`` (default: today in the market's time zone, as the
     schedule calls it after the close) from the drop under ``raw_dir`` (default ``$SOR_HOME/raw``).
-    Returns the JSON summary (DESIGN.md ``nightly`` fields)."""
+    Returns the JSON summary (docs/DESIGN.md ``nightly`` fields)."""
     settings, lake = current()
     if day is None:
-        day = market_today(settings.market_timezone)
-        if not is_trading_day(day, settings.holidays):
+        day = market_today(settings.market.timezone)
+        if not is_trading_day(day, settings.market.holidays):
             return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
     raw = Path(raw_dir) if raw_dir else settings.raw_root
     registry_before = _run("registry", day, lambda: champion_reference(settings, day))
 
-    ingest = _run("ingest", day, lambda: ingest_task.with_options(
-        refresh_cache=not lake.exists("child_orders", day))(
+    ingest = _run("ingest", day, lambda: lake_cached(ingest_task, lake, day)(
         day, str(raw), ingest_fingerprint(day, raw)))
     history = [d for d in lake.dates("features") if d < day]
-    features = _run("features", day, lambda: features_task.with_options(
-        refresh_cache=not lake.exists("features", day))(
+    features = _run("features", day, lambda: lake_cached(features_task, lake, day)(
         day, lake_fingerprint(lake, FEATURE_INPUTS, [day]) + lake_fingerprint(lake, ["features"], history)))
-    tca = _run("tca", day, lambda: tca_task.with_options(refresh_cache=not lake.exists("tca_child", day))(
+    tca = _run("tca", day, lambda: lake_cached(tca_task, lake, day)(
         day, lake_fingerprint(lake, TCA_INPUTS, [day])))
     from prefect.runtime import flow_run
 
@@ -79,7 +77,7 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
         raise StageFailed("monitor", day, RuntimeError(
             f"error-level checks failed: {'; '.join(errors) or 'see monitoring'}; training skipped, nothing promoted"))
 
-    from sor_pipeline import registry
+    from sor_pipeline.storage import registry
 
     champion_before = champion_at_start(settings, day)
     window = [d for d in lake.dates("features") if d <= day]
@@ -88,7 +86,7 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
     sandbox: dict[str, Any] | None = None
     promoted = False
     if retrain["challenger_version"]:
-        if retrain["gate_passed"] and settings.sandbox_enabled:
+        if retrain["gate_passed"] and settings.sandbox.enabled:
             sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before))
         promoted = _run("promote", day, lambda: promote_task(retrain["challenger_version"], retrain["gate_passed"],
                                                              sandbox))
@@ -105,6 +103,6 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
 
 @flow(name="sor-backfill", log_prints=True)
 def backfill_flow(start: date, end: date, raw_dir: str | None = None) -> list[dict[str, Any]]:
-    """The nightly over every trading date in [start, end] (weekdays minus Settings.holidays)."""
+    """The nightly over every trading date in [start, end] (weekdays minus Settings.market.holidays)."""
     settings, _ = current()
-    return [nightly_flow(d, raw_dir) for d in trading_days(start, end, settings.holidays)]
+    return [nightly_flow(d, raw_dir) for d in trading_days(start, end, settings.market.holidays)]

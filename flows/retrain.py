@@ -10,10 +10,10 @@ from typing import Any
 from prefect import flow, task
 
 from flows.common import current, task_runner
-from sor_pipeline.faults import maybe_inject
-from sor_pipeline.models.router import VenueModel
-from sor_pipeline.models.train import TrainConfig, VenueJob, VenueReport, train_venue
-from sor_pipeline.retrain import run_retrain
+from sor_pipeline.config.faults import maybe_inject
+from sor_pipeline.learning.router_model import VenueModel
+from sor_pipeline.learning.train import TrainConfig, VenueJob, VenueReport, train_venue
+from sor_pipeline.promotion.retrain import run_retrain
 
 
 @task(name="train-venue", retries=1, retry_delay_seconds=1)

@@ -14,11 +14,11 @@ from typing import Any
 from prefect import task
 
 from flows.common import STAGE_CACHE, current
-from sor_pipeline.faults import maybe_inject
-from sor_pipeline.settings import get_settings
+from sor_pipeline.config.faults import maybe_inject
+from sor_pipeline.config.settings import get_settings
 
-_RETRIES = get_settings().task_retries
-_DELAY = get_settings().task_retry_delay_s
+_RETRIES = get_settings().orchestration.task_retries
+_DELAY = get_settings().orchestration.task_retry_delay_s
 TRANSIENT = (OSError, TimeoutError, ConnectionError)
 
 
@@ -51,7 +51,7 @@ def features_task(day: date, fingerprint: str) -> dict[str, Any]:
 
 @stage("tca")
 def tca_task(day: date, fingerprint: str) -> dict[str, Any]:
-    from sor_pipeline.tca import run_tca, tca_summary
+    from sor_pipeline.tca.run import run_tca, tca_summary
 
     maybe_inject("tca")
     _, lake = current()
@@ -60,8 +60,8 @@ def tca_task(day: date, fingerprint: str) -> dict[str, Any]:
 
 @stage("monitor", cache=False)
 def monitor_task(day: date, reference: tuple[date, date] | None, run_url: str | None) -> dict[str, Any]:
-    import sor_pipeline.monitor as mon
-    from sor_pipeline.champion import champion_scorer
+    import sor_pipeline.monitoring as mon
+    from sor_pipeline.promotion.champion import champion_scorer
 
     maybe_inject("monitor")
     settings, lake = current()
@@ -82,7 +82,7 @@ def prefect_alert_event(alert: dict[str, Any]) -> None:
 
 @stage("sandbox")
 def sandbox_task(day: date, challenger_version: str, champion_version: str | None) -> dict[str, Any]:
-    from sor_pipeline.sandbox import run_sandbox
+    from sor_pipeline.promotion.sandbox import run_sandbox
 
     maybe_inject("sandbox")
     settings, lake = current()
@@ -91,7 +91,7 @@ def sandbox_task(day: date, challenger_version: str, champion_version: str | Non
 
 @stage("promote", cache=False)
 def promote_task(challenger_version: str, gate_passed: bool, sandbox: dict[str, Any] | None) -> bool:
-    from sor_pipeline.retrain import finalize_promotion
+    from sor_pipeline.promotion.retrain import finalize_promotion
 
     maybe_inject("promote")
     settings, _ = current()
@@ -100,7 +100,7 @@ def promote_task(challenger_version: str, gate_passed: bool, sandbox: dict[str, 
 
 @stage("report", cache=False)
 def report_task(start: date, end: date) -> dict[str, Any]:
-    from sor_pipeline.report import build_report
+    from sor_pipeline.reporting import build_report
 
     maybe_inject("report")
     settings, lake = current()

@@ -1,6 +1,6 @@
 """Canonical data contracts as pandera DataFrameModels (polars backend).
 
-Tables, dtypes, units and sign conventions follow DESIGN.md. ``TABLE_SCHEMAS`` maps each canonical
+Tables, dtypes, units and sign conventions follow docs/DESIGN.md. ``TABLE_SCHEMAS`` maps each canonical
 table name to its model; ``UNIQUE_KEYS`` names the id column that must be unique per day.
 """
 

@@ -4,7 +4,7 @@ This is the contract between the feature builder, the trainer, the backtest and 
 Features are strictly point-in-time: computed from data at or before ``sent_ts`` (and, for venue
 trailing statistics, from earlier trading days only). Labels may look forward.
 
-Sign conventions (DESIGN.md): ``s`` = +1 BUY / -1 SELL.
+Sign conventions (docs/DESIGN.md): ``s`` = +1 BUY / -1 SELL.
 - ``arrival_slippage_bps`` = s * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps; + = cost.
 - ``markout_<h>_bps`` = s * (mid(fill_ts + h) - fill_px) / fill_px * 1e4, qty-weighted over fills;
   + = price moved our way after the fill, - = adverse selection.
@@ -15,6 +15,16 @@ from __future__ import annotations
 import pandera.polars as pa
 
 from schemas._types import SIDES, TsNsUtc
+
+#: The venue's trailing statistics (20 trading days before the decision's date): the features every
+#: candidate row of a venue shares. The one list the batch, online, backtest and history code use.
+VENUE_STAT_COLUMNS: list[str] = [
+    "venue_fill_rate_20d",
+    "venue_time_to_fill_s_20d",
+    "venue_markout_5s_bps_20d",
+    "venue_markout_60s_bps_20d",
+    "venue_slippage_bps_20d",
+]
 
 #: Model inputs, in this order, for every venue's models (the feature spec the router ships with).
 FEATURE_COLUMNS: list[str] = [
@@ -29,16 +39,12 @@ FEATURE_COLUMNS: list[str] = [
     "rvol_5m_bps",
     "size_vs_top3",
     "time_of_day",
-    "venue_fill_rate_20d",
-    "venue_time_to_fill_s_20d",
-    "venue_markout_5s_bps_20d",
-    "venue_markout_60s_bps_20d",
-    "venue_slippage_bps_20d",
+    *VENUE_STAT_COLUMNS,
 ]
 
 #: The inputs of every venue's models (the feature spec the registered model ships with): the
 #: features above minus ``is_ioc``. A child's time in force is the router's tactic for the candidate
-#: venue (``sor_pipeline.tactics``), fully determined by the venue's type (one model per venue) and
+#: venue (``sor_pipeline.features.tactics``), fully determined by the venue's type (one model per venue) and
 #: the urgency (an input); as an input it would only leak the logged venue's tactic into the scores
 #: of the other candidate venues (measured: +2.7 bps bias on both ECNs' slippage).
 MODEL_FEATURES: list[str] = [c for c in FEATURE_COLUMNS if c != "is_ioc"]

@@ -1,6 +1,6 @@
 """Execution-log tables: ``parent_orders``, ``child_orders``, ``fills``, and the ``venues`` reference.
 
-Sign conventions (DESIGN.md): ``side`` BUY means s=+1, SELL s=-1; ``fee_bps`` positive = paid,
+Sign conventions (docs/DESIGN.md): ``side`` BUY means s=+1, SELL s=-1; ``fee_bps`` positive = paid,
 negative = rebate; ``predicted_cost_bps`` positive = cost.
 """
 

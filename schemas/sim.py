@@ -2,7 +2,7 @@
 every child order, written by the simulator beside the raw drop and kept in the lake's ``sim_oracle``
 dataset so backtests on simulated data can compute regret.
 
-``expected_cost_bps`` = p_fill * slippage_bps + (1 - p_fill) * fallback_bps (sor_pipeline.costs),
+``expected_cost_bps`` = p_fill * slippage_bps + (1 - p_fill) * fallback_bps (sor_pipeline.learning.costs),
 positive = cost.
 """
 

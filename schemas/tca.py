@@ -1,6 +1,6 @@
 """TCA datasets: ``tca_child``, ``tca_parent``, ``tca_agg`` (produced by DuckDB SQL under sql/).
 
-Sign conventions (DESIGN.md), s = +1 BUY / -1 SELL, mid(t) = NBBO mid at or before t, receipt = sent_ts:
+Sign conventions (docs/DESIGN.md), s = +1 BUY / -1 SELL, mid(t) = NBBO mid at or before t, receipt = sent_ts:
 - arrival slippage = s*(avg_fill_px - mid(sent))/mid(sent)*1e4 + fee_bps; + = cost.
 - markout(h) = s*(mid(fill_ts+h) - fill_px)/fill_px*1e4; + = moved our way, - = adverse selection.
 - effective spread = 2*s*(fill_px - mid(receipt))/mid(receipt)*1e4; + = paid.

@@ -1,4 +1,4 @@
-"""The ``sor-pipeline`` console command: the project's stable surface (DESIGN.md).
+"""The ``sor-pipeline`` console command: the project's stable surface (docs/DESIGN.md).
 
 Every subcommand has ``--help``; those that finish a piece of work accept ``--json`` and then print
 one JSON object summarising it as the last line of stdout. Heavy imports (Prefect, MLflow) happen
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from sor_pipeline.settings import Settings, apply_runtime_env, get_settings
+from sor_pipeline.config.settings import Settings, apply_runtime_env, get_settings
 
 app = typer.Typer(
     name="sor-pipeline",
@@ -70,8 +70,8 @@ def config_cmd(as_json: JsonOpt = False) -> None:
 @app.command("lake")
 def lake_cmd(as_json: JsonOpt = False) -> None:
     """List the lake's datasets, their layer and partitions."""
-    import sor_pipeline.monitor  # noqa: F401  (registers the `monitoring` dataset)
-    from sor_pipeline.lake import CATALOG, Lake
+    import sor_pipeline.monitoring  # noqa: F401  (registers the `monitoring` dataset)
+    from sor_pipeline.storage.lake import CATALOG, Lake
 
     s = settings()
     lake = Lake(s.lake_root)
@@ -101,7 +101,7 @@ def sim_cmd(
     """Write simulated raw drops (production formats) under OUT/YYYY-MM-DD/, ground truth in _truth/."""
     from pathlib import Path
 
-    from sor_pipeline.simulate import run_sim
+    from sor_pipeline.simulation.days import run_sim
 
     s = settings()
     if exec_format not in {"csv", "jsonl", "fix", "rotate"} or tick_format not in {"parquet", "csv", "rotate"}:
@@ -110,7 +110,7 @@ def sim_cmd(
         summary = run_sim(
             start=parse_date(start, "--start"), days=days, out=Path(out) if out else s.raw_root, seed=seed,
             symbols=symbols, venues=venues.split(",") if venues else None, exec_format=exec_format,
-            tick_format=tick_format, big=big, holidays=s.holidays,
+            tick_format=tick_format, big=big, holidays=s.market.holidays,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -179,7 +179,7 @@ def nightly_cmd(
     promote, report."""
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import nightly_flow
-    from sor_pipeline.faults import StageFailed
+    from sor_pipeline.config.faults import StageFailed
 
     try:
         out = nightly_flow(parse_date(date_) if date_ else None, raw)
@@ -206,7 +206,7 @@ def backfill_cmd(
     """The nightly over every trading date in [start, end] (weekdays minus holidays)."""
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import backfill_flow
-    from sor_pipeline.faults import StageFailed
+    from sor_pipeline.config.faults import StageFailed
 
     try:
         nights = backfill_flow(parse_date(start, "--start"), parse_date(end, "--end"), raw)
@@ -225,8 +225,8 @@ def report_cmd(
     """Best-execution report for compliance (HTML and PDF, plus the Rule 605 pipe-delimited export)."""
     from pathlib import Path
 
-    from sor_pipeline.lake import Lake
-    from sor_pipeline.report import build_report
+    from sor_pipeline.reporting import build_report
+    from sor_pipeline.storage.lake import Lake
 
     s = settings()
     try:
@@ -300,9 +300,9 @@ def monitor_cmd(
 ) -> None:
     """Data-feed health, model health and drift checks for one date, with alerts. Exit 2 on an error breach."""
     s = settings()
-    import sor_pipeline.monitor as mon
-    from sor_pipeline.champion import champion_reference, champion_scorer
-    from sor_pipeline.lake import Lake
+    import sor_pipeline.monitoring as mon
+    from sor_pipeline.promotion.champion import champion_reference, champion_scorer
+    from sor_pipeline.storage.lake import Lake
 
     day = parse_date(date_)
     lake = Lake(s.lake_root)
@@ -323,14 +323,14 @@ def monitor_cmd(
 def rollback_cmd(as_json: JsonOpt = False) -> None:
     """Move the champion alias back to the previous champion."""
     s = settings()
-    from sor_pipeline import registry
+    from sor_pipeline.storage import registry
 
     before = registry.champion_version(s)
     try:
         now = registry.rollback(s)
     except registry.RegistryError as exc:
         fail(str(exc))
-    emit({"model": s.model_name, "from_version": before, "champion_version": now}, as_json)
+    emit({"model": s.mlflow.model_name, "from_version": before, "champion_version": now}, as_json)
 
 
 @app.command("serve")
@@ -339,8 +339,9 @@ def serve_cmd() -> None:
     s = settings()
     from flows.deploy import DEPLOYMENT_NAME, serve_nightly
 
-    console.print(f"serving {DEPLOYMENT_NAME}: cron '{s.schedule_cron}' ({s.market_timezone}); "
-                  f"Prefect API {s.prefect_api_url or 'ephemeral (set SOR_PREFECT_API_URL for a server)'}")
+    api = s.orchestration.prefect_api_url or "ephemeral (set SOR_PREFECT_API_URL for a server)"
+    console.print(f"serving {DEPLOYMENT_NAME}: cron '{s.orchestration.schedule_cron}' ({s.market.timezone}); "
+                  f"Prefect API {api}")
     serve_nightly(s)
 
 

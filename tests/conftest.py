@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sor_pipeline.settings import Settings, apply_runtime_env, get_settings
+from sor_pipeline.config.settings import Settings, apply_runtime_env, get_settings
 
 REAL_DATA_ENV = "SOR_REAL_DATA"
 

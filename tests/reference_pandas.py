@@ -1,7 +1,7 @@
 """Independent pandas ``merge_asof`` reference for arrival mid, arrival slippage and markouts.
 
 Used by the feature and TCA tests (agreement to 1e-9) and by the features benchmark (speed ratio).
-Signs as in DESIGN.md: slippage + = cost; markout + = price moved our way.
+Signs as in docs/DESIGN.md: slippage + = cost; markout + = price moved our way.
 """
 
 from __future__ import annotations

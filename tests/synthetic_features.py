@@ -23,13 +23,12 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from sor_pipeline.calendar import next_trading_days
+from schemas.features import VENUE_STAT_COLUMNS
+from sor_pipeline.config.calendar import next_trading_days
 
 VENUES: list[tuple[str, str]] = [("DRK1", "DARK"), ("DRK2", "DARK"), ("ECNM", "ECN"), ("ECNI", "ECN"),
                                  ("LITA", "LIT"), ("LITB", "LIT")]
 PROPENSITY = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
-VENUE_STAT_COLUMNS = ["venue_fill_rate_20d", "venue_time_to_fill_s_20d", "venue_markout_5s_bps_20d",
-                      "venue_markout_60s_bps_20d", "venue_slippage_bps_20d"]
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
@@ -135,7 +134,7 @@ def make_days(start: date, n_days: int, n_requests: int = 400, seed: int = 0,
 
 
 def write_to_lake(lake: object, features: pl.DataFrame, oracle: pl.DataFrame | None = None) -> None:
-    """Write the frames day by day to a sor_pipeline.lake.Lake (validated like any write)."""
+    """Write the frames day by day to a sor_pipeline.storage.lake.Lake (validated like any write)."""
     for (day,), part in features.partition_by("date", as_dict=True).items():
         lake.write("features", part.drop("date"), day)  # type: ignore[attr-defined]
     if oracle is not None:

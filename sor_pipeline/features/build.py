@@ -14,12 +14,12 @@ import polars as pl
 
 from schemas import columns_of
 from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS, Features
+from sor_pipeline.config.settings import Settings
 from sor_pipeline.features.decision import decision_features
 from sor_pipeline.features.history import adv_before, venue_stats_before
 from sor_pipeline.features.labels import fill_labels, markout_column, with_arrival_slippage
 from sor_pipeline.features.market_state import depth_state, nbbo_state, symbol_codes
-from sor_pipeline.lake import Lake, WriteResult
-from sor_pipeline.settings import Settings
+from sor_pipeline.storage.lake import Lake, WriteResult
 
 CHILD_COLUMNS = ["child_id", "parent_id", "symbol", "side", "venue", "order_type", "tif", "limit_px", "qty",
                  "sent_ts", "router_policy", "route_rank", "propensity"]
@@ -42,7 +42,7 @@ def features_from_frames(children: pl.LazyFrame, parents: pl.LazyFrame, fills: p
     keep = ["child_id", "parent_id", "router_policy", "route_rank", "propensity", "sent_ts"]
     requests = child_requests(children, parents).collect()
     codes = symbol_codes(requests)
-    horizons = [float(h) for h in settings.markout_horizons_s]
+    horizons = [float(h) for h in settings.features.markout_horizons_s]
     # three independent pieces, overlapped on the two cores: the consolidated book, the NBBO index
     # (one per day, rows in the lake's symbol, ts order) and, once it is there, the forward fill labels
     with ThreadPoolExecutor(2) as pool:
@@ -51,8 +51,8 @@ def features_from_frames(children: pl.LazyFrame, parents: pl.LazyFrame, fills: p
         labels_job = pool.submit(fill_labels, requests.select("child_id", "symbol", "side", "qty", "sent_ts"),
                                  fills, qi, horizons)
         feats = decision_features(requests, qi, book_job.result(), venues, venue_stats, adv,
-                                  rvol_window_s=float(settings.realized_vol_window_s),
-                                  timezone=settings.market_timezone, extra_columns=keep)
+                                  rvol_window_s=float(settings.features.realized_vol_window_s),
+                                  timezone=settings.market.timezone, extra_columns=keep)
         labels = labels_job.result()
     # both keep the children's row order: the labels line up with the features row for row
     if not labels["child_id"].equals(feats["child_id"]):
@@ -60,7 +60,7 @@ def features_from_frames(children: pl.LazyFrame, parents: pl.LazyFrame, fills: p
     labels = with_arrival_slippage(labels, feats["side"], feats["arrival_mid"])
     out = pl.concat([feats, labels.drop("child_id")], how="horizontal")
     want = list(columns_of(Features))
-    extra = [markout_column(float(h)) for h in settings.markout_horizons_s]
+    extra = [markout_column(float(h)) for h in settings.features.markout_horizons_s]
     extra = [c for c in extra if c not in want]
     return out.select(*want, *extra)
 
@@ -79,8 +79,8 @@ def build_features(day: date, lake: Lake, settings: Settings) -> pl.DataFrame:
         nbbo=day_frame("nbbo", NBBO_COLUMNS),
         depth=day_frame("depth", DEPTH_COLUMNS),
         venues=day_frame("venues", ["venue", "venue_type"]),
-        venue_stats=venue_stats_before(lake, day, settings.venue_stats_window_days),
-        adv=adv_before(lake, day, settings.adv_window_days),
+        venue_stats=venue_stats_before(lake, day, settings.features.venue_stats_window_days),
+        adv=adv_before(lake, day, settings.features.adv_window_days),
         settings=settings,
     )
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import polars as pl
 
 from schemas._types import TS_NS_UTC
-from schemas.features import FEATURE_COLUMNS
+from schemas.features import FEATURE_COLUMNS, VENUE_STAT_COLUMNS
 from sor_pipeline.features.market_state import (
     AsofIndex,
     BookIndex,
@@ -34,7 +34,6 @@ from sor_pipeline.features.market_state import (
 
 URGENCY_CODES = {"LOW": 0.0, "MEDIUM": 1.0, "HIGH": 2.0}
 REQUEST_COLUMNS = ["request_id", "symbol", "side", "qty", "order_type", "tif", "limit_px", "urgency", "decision_ts"]
-VENUE_STAT_COLUMNS = FEATURE_COLUMNS[-5:]
 #: Keys and arrival state returned in front of FEATURE_COLUMNS.
 KEY_COLUMNS = ["request_id", "symbol", "side", "qty", "venue", "venue_type", "decision_ts", "arrival_mid"]
 

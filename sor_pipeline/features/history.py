@@ -10,16 +10,10 @@ from datetime import date
 
 import polars as pl
 
-from sor_pipeline.lake import Lake
+from schemas.features import VENUE_STAT_COLUMNS
+from sor_pipeline.storage.lake import Lake
 
-VENUE_STATS_SCHEMA: dict[str, type[pl.DataType]] = {
-    "venue": pl.String,
-    "venue_fill_rate_20d": pl.Float64,
-    "venue_time_to_fill_s_20d": pl.Float64,
-    "venue_markout_5s_bps_20d": pl.Float64,
-    "venue_markout_60s_bps_20d": pl.Float64,
-    "venue_slippage_bps_20d": pl.Float64,
-}
+VENUE_STATS_SCHEMA: dict[str, type[pl.DataType]] = {"venue": pl.String, **dict.fromkeys(VENUE_STAT_COLUMNS, pl.Float64)}
 
 
 def window_days(lake: Lake, name: str, day: date, window: int) -> list[date]:

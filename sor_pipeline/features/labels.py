@@ -1,6 +1,6 @@
 """Forward-looking labels per child order, from its fills and the NBBO path after them.
 
-Signs (DESIGN.md), ``s`` = +1 BUY, -1 SELL:
+Signs (docs/DESIGN.md), ``s`` = +1 BUY, -1 SELL:
 - ``arrival_slippage_bps`` = s*(avg_fill_px - arrival_mid)/arrival_mid*1e4 + fee_bps; + = cost.
 - ``markout_<h>s_bps`` = s*(mid(fill_ts + h) - fill_px)/fill_px*1e4, qty-weighted over the child's
   fills (fills with no NBBO at fill_ts + h are left out of the weights); + = moved our way,

@@ -1,6 +1,6 @@
 """Point-in-time market state: the NBBO and consolidated-book as-of indexes, and small expressions.
 
-``mid(t)`` is the NBBO mid of the last NBBO row at or before ``t`` (never after), per DESIGN.md;
+``mid(t)`` is the NBBO mid of the last NBBO row at or before ``t`` (never after), per docs/DESIGN.md;
 every lookup goes through :class:`~sor_pipeline.features.asof.AsofIndex` (backward as-of; the later
 row wins ties). Timestamps are UTC ``Datetime("ns", "UTC")``; offsets use ``time_unit="ns"`` (a bare
 ``pl.duration`` silently becomes microseconds).
@@ -15,6 +15,7 @@ import polars as pl
 
 from schemas._types import TS_NS_UTC
 from schemas.market import DEPTH_LEVELS
+from sor_pipeline.config.calendar import SESSION_LEN_S, SESSION_OPEN_S
 from sor_pipeline.features.asof import NS_PER_S, AsofIndex, Derived, Hits, for_groups, sort_probes
 
 #: Value columns of the NBBO state (:func:`nbbo_state`): prices and ``cum_r2``.
@@ -178,4 +179,4 @@ def time_of_day(ts: str, timezone: str = "America/New_York") -> pl.Expr:
     local = pl.col(ts).dt.convert_time_zone(timezone)
     secs = (local.dt.hour().cast(pl.Float64) * 3600.0 + local.dt.minute().cast(pl.Float64) * 60.0
             + local.dt.second().cast(pl.Float64) + local.dt.nanosecond().cast(pl.Float64) / 1e9)
-    return ((secs - 9.5 * 3600.0) / (6.5 * 3600.0)).clip(0.0, 1.0)
+    return ((secs - SESSION_OPEN_S) / SESSION_LEN_S).clip(0.0, 1.0)

@@ -10,9 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sor_pipeline.ingest import IngestError
-from sor_pipeline.lake import Lake
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.ingest.day import IngestError
+from sor_pipeline.storage.lake import Lake
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_broken_drop_names_file_and_leaves_lake(prefect_harness: None, settings:
 
 def test_missing_and_empty_drop_fail_with_path(prefect_harness: None, settings: Settings, tmp_path: Path) -> None:
     from flows.ingest import ingest_flow
-    from sor_pipeline.adapters.base import DropError
+    from sor_pipeline.ingest.base import DropError
 
     with pytest.raises(IngestError, match="2024-03-04"):
         ingest_flow(DAYS[0], DAYS[0], str(tmp_path / "nowhere"))

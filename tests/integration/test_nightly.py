@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sor_pipeline.faults import FAULT_ENV, StageFailed
-from sor_pipeline.settings import Settings, get_settings
+from sor_pipeline.config.faults import FAULT_ENV, StageFailed
+from sor_pipeline.config.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +23,9 @@ NIGHT = DAYS[-1]
 def history_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Lake with the first four sample days ingested, featured and TCA'd (plain function calls)."""
     from sor_pipeline.features import write_features
-    from sor_pipeline.ingest import ingest_day
-    from sor_pipeline.lake import Lake
-    from sor_pipeline.tca import run_tca
+    from sor_pipeline.ingest.day import ingest_day
+    from sor_pipeline.storage.lake import Lake
+    from sor_pipeline.tca.run import run_tca
     from tests.integration.conftest import SAMPLES
 
     root = tmp_path_factory.mktemp("history") / "lake"
@@ -42,6 +42,7 @@ def home(sor_home: Path, history_lake: Path, monkeypatch: pytest.MonkeyPatch) ->
     shutil.copytree(history_lake, sor_home / "lake")
     monkeypatch.setenv("SOR_BACKTEST_FOLDS", "2")  # five sample days: 2 folds + 2 training days
     monkeypatch.setenv("SOR_GATE_BOOTSTRAP_SAMPLES", "500")
+    monkeypatch.setenv("SOR_BACKTEST_GRADE_WITH_SIMULATOR_TRUTH", "true")
     monkeypatch.delenv(FAULT_ENV, raising=False)
     get_settings.cache_clear()
     return get_settings()
@@ -56,10 +57,10 @@ def _lake_digest(root: Path) -> dict[str, str]:
 def _versions(settings: Settings) -> list[str]:
     from mlflow import MlflowClient
 
-    from sor_pipeline import registry
+    from sor_pipeline.storage import registry
 
     registry.configure(settings)
-    return sorted(str(v.version) for v in MlflowClient().search_model_versions(f"name='{settings.model_name}'"))
+    return sorted(str(v.version) for v in MlflowClient().search_model_versions(f"name='{settings.mlflow.model_name}'"))
 
 
 FINAL_KEYS = ("promoted", "champion_version", "challenger_version", "verdict", "p_value", "cost_diff_bps")
@@ -71,9 +72,20 @@ def test_nightly_end_to_end(prefect_harness: None, home: Settings, samples: Path
     out = nightly_flow(NIGHT, str(samples))
     assert out["date"] == NIGHT.isoformat()
     assert out["rows"]["child_orders"]["written"] > 100 and out["rows"]["fills"]["quarantined"] == 0
-    assert out["challenger_version"] == "1" and out["verdict"] in {"pass", "fail"}
-    assert out["cost_source"] == "oracle" and out["p_value"] is not None
-    assert out["promoted"] == (out["champion_version"] == "1")
+    assert out["challenger_version"] == "1" and out["cost_source"] == "oracle"
+    assert 0.0 <= out["p_value"] <= 1.0 and out["cost_diff_bps"] == pytest.approx(out["cost_diff_bps"])
+    # the verdict, the registry and the summary agree, whichever way the gate went
+    from sor_pipeline.storage import registry
+
+    tags = registry.version_tags(home, "1")
+    assert tags["gate_verdict"] == out["verdict"] and tags["promoted"] == str(out["promoted"]).lower()
+    assert float(tags["p_value"]) == pytest.approx(out["p_value"])
+    assert out["promoted"] == (out["verdict"] == "pass" and bool((out.get("sandbox") or {"passed": True})["passed"]))
+    assert registry.champion_version(home) == ("1" if out["promoted"] else None) == out["champion_version"]
+    if out["verdict"] == "pass":
+        assert out["p_value"] < home.gate.alpha and out["cost_diff_bps"] < 0
+    else:
+        assert out["p_value"] >= home.gate.alpha or out["cost_diff_bps"] >= 0 or out["reasons"]
     assert Path(out["report_html"]).is_file() and Path(out["report_pdf"]).is_file()
     assert home.lake_root.joinpath("tca_child", f"date={NIGHT}").is_dir()
     assert home.lake_root.joinpath("monitoring", f"date={NIGHT}").is_dir()
@@ -103,7 +115,7 @@ def test_error_level_feed_breach_stops_before_training(prefect_harness: None, ho
 def test_fault_stops_before_gate_and_rerun_resumes(prefect_harness: None, home: Settings, samples: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.nightly import nightly_flow
-    from sor_pipeline import registry
+    from sor_pipeline.storage import registry
 
     monkeypatch.setenv(FAULT_ENV, "retrain")
     with pytest.raises(StageFailed, match=rf"nightly {NIGHT}: stage 'retrain' failed"):
@@ -125,7 +137,7 @@ def test_fault_stops_before_gate_and_rerun_resumes(prefect_harness: None, home: 
     get_settings.cache_clear()
     straight = nightly_flow(NIGHT, str(samples))
     assert {k: resumed[k] for k in FINAL_KEYS} == {k: straight[k] for k in FINAL_KEYS}
-    assert _lake_digest(other / "lake").keys() == digest.keys()
+    assert _lake_digest(other / "lake") == digest  # same files, same bytes
 
 
 def test_two_nightlies_same_lake_one_version(prefect_harness: None, home: Settings, samples: Path) -> None:

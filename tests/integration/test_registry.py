@@ -15,12 +15,13 @@ import polars as pl
 import pytest
 
 from schemas.features import FEATURE_COLUMNS
-from sor_pipeline import registry
-from sor_pipeline.backtest import candidate_rows, venue_day_stats
-from sor_pipeline.lake import Lake
-from sor_pipeline.models import train_router
-from sor_pipeline.retrain import run_retrain
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.learning import TrainConfig, plots, train_router
+from sor_pipeline.learning.backtest import candidate_rows, venue_day_stats
+from sor_pipeline.learning.router_model import RouterModel
+from sor_pipeline.promotion.retrain import run_retrain
+from sor_pipeline.storage import registry
+from sor_pipeline.storage.lake import Lake
 from tests.synthetic_features import make_days, write_to_lake
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def _candidates(features: pl.DataFrame, n: int = 5) -> pl.DataFrame:
 def _log_and_register(settings: Settings, features: pl.DataFrame, tag: str) -> str:
     router, reports = train_router(features)
     with registry.parent_run(settings, f"test-{tag}", {"t": tag}):
-        registry.log_venue_runs(reports, {"tag": tag})
+        registry.log_venue_runs(reports, {"tag": tag}, figures=plots.venue_figures)
         uri = registry.log_router_model(router, _candidates(features, 2))
     return registry.register_model(settings, uri, {"run_key": tag, "gate_verdict": "pass"})
 
@@ -55,17 +56,17 @@ def test_registry_aliases_and_rollback(settings: Settings) -> None:
     assert registry.rollback(settings) == v1
     assert registry.champion_version(settings) == v1
     client = registry.configure(settings)
-    for mv in client.search_model_versions(f"name='{settings.model_name}'"):
+    for mv in client.search_model_versions(f"name='{settings.mlflow.model_name}'"):
         assert mv.current_stage in (None, "None")  # aliases, never stages
         assert mv.tags["run_key"] in {"a", "b"}
-    local = registry.load_champion(settings)
+    local = registry.load_champion(settings, RouterModel.load)
     assert local is not None and set(local.venues) == set(features["venue"].unique())
 
 
 def test_champion_at_start_of_a_night_ignores_that_nights_promotion(settings: Settings) -> None:
     """A night judges the model that routed its day: after night D promoted its own challenger, a
     re-run of night D still sees the champion the night started with."""
-    from sor_pipeline.champion import champion_at_start, champion_reference
+    from sor_pipeline.promotion.champion import champion_at_start, champion_reference
 
     d1, d2, d3 = date(2024, 3, 7), date(2024, 3, 8), date(2024, 3, 11)
     features, _ = make_days(START, 4, 200, seed=3)
@@ -88,19 +89,20 @@ def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path
     features, _ = make_days(START, 4, 300, seed=2)
     registry.promote(settings, _log_and_register(settings, features, "a"))
     cand = _candidates(features)
-    local = registry.load_champion(settings)
+    local = registry.load_champion(settings, RouterModel.load)
     assert local is not None
     expected = local.score(cand)["expected_cost_bps"].to_numpy()
     cand.write_parquet(tmp_path / "cand.parquet")
     code = textwrap.dedent(f"""
         import polars as pl, mlflow
-        from sor_pipeline import registry
-        from sor_pipeline.settings import Settings
+        from sor_pipeline.config.settings import Settings
+        from sor_pipeline.learning.router_model import RouterModel
+        from sor_pipeline.storage import registry
         s = Settings(); registry.configure(s)
         cand = pl.read_parquet({str(tmp_path / 'cand.parquet')!r})
-        uri = f"models:/{{s.model_name}}@{{s.champion_alias}}"
+        uri = registry.model_uri(s)
         py = mlflow.pyfunc.load_model(uri).predict(cand.to_pandas())
-        raw = registry.load_router_model(uri).score(cand)
+        raw = registry.load_router_model(uri, RouterModel.load).score(cand)
         pl.DataFrame({{"py": py["expected_cost_bps"].to_numpy(), "raw": raw["expected_cost_bps"].to_numpy()}}) \\
             .write_parquet({str(tmp_path / 'out.parquet')!r})
     """)
@@ -114,22 +116,35 @@ def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path
 
 
 def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> None:
-    s = settings.model_copy(update={"train_window_days": 5, "backtest_folds": 3, "embargo_days": 1,
-                                    "gate_bootstrap_samples": 500})
-    features, oracle = make_days(START, 10, 300, seed=4)
+    s = settings.with_overrides(train_window_days=5, backtest_folds=3, embargo_days=1, gate_bootstrap_samples=500,
+                                backtest_grade_with_simulator_truth=True)
+    assert (s.train.window_days, s.backtest.folds, s.backtest.embargo_days) == (5, 3, 1)
+    features, oracle = make_days(START, 11, 300, seed=4)
     lake = Lake(s.lake_root)
     write_to_lake(lake, features, oracle)
-    day = features["date"].max()
+    next_day = features["date"].max()
+    day = features.filter(pl.col("date") < next_day)["date"].max()
     first = run_retrain(day, lake, s)
     print(json.dumps(first.as_dict(), default=str)[:600])
     assert first.promoted and first.champion_version == first.challenger_version
-    assert first.cost_source == "oracle" and first.cost_diff_bps < 0 and first.p_value < s.gate_alpha
-    assert len(first.per_day) == 3 and all(d["oracle"] <= d["challenger"] + 1e-9 for d in first.per_day)
+    assert first.cost_source == "oracle" and first.cost_diff_bps < 0 and first.p_value < s.gate.alpha
+    assert len(first.per_day) == 3 and first.verdict == "pass"
+    # the gate's difference is the per-day figures' (first night: against the static waterfall)
+    diffs = [d["challenger"] - d["static"] for d in first.per_day]
+    assert first.cost_diff_bps == pytest.approx(sum(diffs) / len(diffs), abs=1e-9)
     again = run_retrain(day, lake, s)
     assert again.reused and again.challenger_version == first.challenger_version
     tags = registry.version_tags(s, first.challenger_version)
     assert {"train_window", "data_hash", "code_version", "gate_verdict"} <= set(tags)
-    # a failed gate registers the version but leaves the champion where it was
+    # a worse challenger (one shallow tree per venue model) fails the gate against the champion:
+    # it is registered, not promoted, and the champion stays where it was
+    weak = run_retrain(next_day, lake, s, train_config=TrainConfig(n_estimators=1, max_depth=1))
+    assert weak.per_day[-1]["champion"] is not None  # judged against the champion, not the waterfall
+    assert weak.verdict == "fail" and not weak.promoted and not weak.gate_passed
+    assert weak.cost_diff_bps > 0 or weak.p_value >= s.gate.alpha
+    assert registry.champion_version(s) == first.challenger_version
+    assert registry.version_tags(s, weak.challenger_version)["promoted"] == "false"
+    # failed data checks refuse even a good challenger
     blocked = run_retrain(day, lake, s, data_checks_ok=False, run_key="blocked")
     assert not blocked.promoted and blocked.challenger_version != first.challenger_version
     assert registry.champion_version(s) == first.challenger_version

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sor_pipeline.report import ReportResult, build_report
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.reporting import ReportResult, build_report
 from tests.unit.test_report_handday import DAY, DAY2, write_hand_lake
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sor_pipeline.lake import Lake
-from sor_pipeline.report import ReportResult, build_report, read_rule605
-from sor_pipeline.report import governance as gov
-from sor_pipeline.report.rule605 import COLUMNS
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.reporting import ReportResult, build_report, read_rule605
+from sor_pipeline.reporting import governance as gov
+from sor_pipeline.reporting.rule605 import COLUMNS
+from sor_pipeline.storage.lake import Lake
 from tests.unit.test_report_handday import DAY, DAY2, write_hand_lake
 
 
@@ -119,7 +119,7 @@ def test_real_rule605_file_same_reader(real_data: Path, reports: tuple[ReportRes
 
 def test_governance_with_a_champion(monkeypatch: pytest.MonkeyPatch, lake: Lake, tmp_path: Path) -> None:
     """Registry answers stubbed (its own tests cover MLflow): the champion, promotion date, gate evidence."""
-    import sor_pipeline.registry as registry
+    import sor_pipeline.storage.registry as registry
 
     tags = {"3": {"day": "2024-03-04", "promoted": "true", "gate_verdict": "PASS", "p_value": "0.012",
                   "cost_diff_bps": "-0.8", "gate_reasons": '["significant margin"]',

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from sor_pipeline.lake import Lake
-from sor_pipeline.sandbox import run_sandbox
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.promotion.sandbox import run_sandbox
+from sor_pipeline.storage.lake import Lake
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sor_pipeline.settings import Settings, get_settings
+from sor_pipeline.config.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def test_per_venue_training_on_dask_local_cluster(prefect_harness: None, sor_hom
 
     from flows.common import task_runner
     from flows.retrain import prefect_mapper
-    from sor_pipeline.models.train import train_router
+    from sor_pipeline.learning.train import train_router
     from tests.synthetic_features import make_days
 
     monkeypatch.setenv("SOR_TASK_RUNNER", "dask")
@@ -100,7 +100,7 @@ def test_nightly_against_mlflow_server(prefect_harness: None, sor_home: Path, sa
     settings: Settings = get_settings()
     nights = backfill_flow(date(2024, 3, 6), date(2024, 3, 8), str(samples))
     assert [n["date"] for n in nights] == ["2024-03-06", "2024-03-07", "2024-03-08"]
-    versions = MlflowClient(tracking_uri=mlflow_server).search_model_versions(f"name='{settings.model_name}'")
+    versions = MlflowClient(tracking_uri=mlflow_server).search_model_versions(f"name='{settings.mlflow.model_name}'")
     assert {str(v.version) for v in versions} == {n["challenger_version"] for n in nights if n["challenger_version"]}
     assert len(versions) >= 1
     run = MlflowClient(tracking_uri=mlflow_server).get_run(nights[-1]["run_id"])

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from schemas import Depth, Nbbo, Quotes, Trades
-from sor_pipeline.adapters import build_nbbo, read_drop, read_lobster, read_taq_quotes, read_taq_trades
+from sor_pipeline.ingest import build_nbbo, read_drop, read_lobster, read_taq_quotes, read_taq_trades
 
 pytestmark = pytest.mark.realdata
 

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from schemas import ChildOrders, Depth, Fills, ParentOrders, Quotes, SimOracle, Trades, Venues
-from sor_pipeline.adapters import read_lobster
-from sor_pipeline.sim import OraclePolicy, SimDay
-from sor_pipeline.sim.policy import MarketState
-from sor_pipeline.sim.replay import fill_markouts, market_from_drop, replay_day
+from sor_pipeline.ingest import read_lobster
+from sor_pipeline.simulation import OraclePolicy, SimDay
+from sor_pipeline.simulation.policy import MarketState
+from sor_pipeline.simulation.replay import fill_markouts, market_from_drop, replay_day
 
 pytestmark = pytest.mark.realdata
 

@@ -11,15 +11,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas import Depth, Quotes, Trades
-from sor_pipeline.adapters import (
+from sor_pipeline.ingest import (
     EmptyDropError,
     UnrecognisedFileError,
     read_drop,
-    write_execlog,
-    write_fix_log,
-    write_ticks,
 )
-from sor_pipeline.adapters.lobster import midnight_utc_ns, read_lobster
+from sor_pipeline.ingest.lobster import midnight_utc_ns, read_lobster
+from sor_pipeline.simulation.writers import write_execlog, write_fix_log, write_ticks
 from tests.conftest import DAY
 from tests.unit.test_adapters_execlog import venues
 from tests.unit.test_schemas import children, fills, parents, quotes, trades

@@ -9,7 +9,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas import TABLE_SCHEMAS
-from sor_pipeline.adapters import UnrecognisedFileError, detect_file, read_execlog, write_execlog
+from sor_pipeline.ingest import UnrecognisedFileError, detect_file, read_execlog
+from sor_pipeline.simulation.writers import write_execlog
 from tests.unit.test_schemas import children, fills, parents
 
 LINEAGE = ["_source_file", "_source_line"]

@@ -9,8 +9,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas import ChildOrders, Fills
-from sor_pipeline.adapters import detect_file, read_fix_log, write_fix_log
-from sor_pipeline.adapters.fix_codec import checksum, decode_message, fix_time, parse_fix_time
+from sor_pipeline.ingest import detect_file, read_fix_log
+from sor_pipeline.ingest.fix_codec import checksum, decode_message, fix_time, parse_fix_time
+from sor_pipeline.simulation.writers import write_fix_log
 from tests.unit.test_adapters_execlog import ns_children
 from tests.unit.test_schemas import fills
 
@@ -95,7 +96,7 @@ def test_bad_lines_rejected_with_reason_and_line_rest_loads(tmp_path: Path) -> N
     # 2) missing required tag (ClOrdID) on a NewOrderSingle; recompute framing so only the tag is missing
     i_new = new_lines[-1]
     msg = decode_message(lines[i_new])
-    from sor_pipeline.adapters.fix_codec import encode_message
+    from sor_pipeline.ingest.fix_codec import encode_message
     fields = [(t, v) for t, v in _ordered(lines[i_new]) if t not in ("8", "9", "10", "54")]
     lines[i_new] = encode_message(msg["8"], fields, "|")
     # 3) execution report for an unknown order
@@ -126,7 +127,7 @@ def _ordered(line: str) -> list[tuple[str, str]]:
 
 def test_commission_fallback_and_derived_status(tmp_path: Path) -> None:
     """Without the custom fee/status tags, fee comes from 12/13 and status from the fills."""
-    from sor_pipeline.adapters.fix_codec import encode_message
+    from sor_pipeline.ingest.fix_codec import encode_message
     d = [("35", "D"), ("11", "K1"), ("526", "P1"), ("55", "AAA"), ("54", "2"), ("38", "100"), ("40", "1"),
          ("60", "20240305-15:00:00.000000001"), ("100", "XNAS"), ("20002", "static"), ("20003", "1"),
          ("20004", "1.0")]

@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 from schemas import Nbbo, columns_of
 from schemas._types import TS_NS_UTC
-from sor_pipeline.adapters import build_nbbo
+from sor_pipeline.ingest import build_nbbo
 
 T = 1_709_650_800_000_000_000
 

@@ -9,7 +9,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas import Depth, Quotes, Trades
-from sor_pipeline.adapters import TickWriter, detect_file, read_ticks, write_ticks
+from sor_pipeline.ingest import detect_file, read_ticks
+from sor_pipeline.simulation.writers import TickWriter, write_ticks
 from tests.unit.test_schemas import depth, quotes, trades
 
 LINEAGE = ["_source_file", "_source_line"]

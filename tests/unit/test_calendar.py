@@ -1,6 +1,6 @@
 from datetime import date
 
-from sor_pipeline.calendar import is_trading_day, next_trading_days, previous_trading_day, trading_days
+from sor_pipeline.config.calendar import is_trading_day, next_trading_days, previous_trading_day, trading_days
 
 
 def test_weekdays_minus_holidays() -> None:

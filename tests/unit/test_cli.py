@@ -38,7 +38,7 @@ def test_config_json_reflects_environment(sor_home: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("SOR_TRAIN_WINDOW_DAYS", "11")
     result = runner.invoke(app, ["config", "--json"])
     cfg = json.loads(result.stdout.strip().splitlines()[-1])
-    assert cfg["train_window_days"] == 11 and cfg["home"] == str(sor_home.resolve())
+    assert cfg["train"]["window_days"] == 11 and cfg["home"] == str(sor_home.resolve())
     assert cfg["tracking_uri"].startswith("sqlite:///")
 
 

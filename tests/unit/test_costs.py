@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from sor_pipeline.costs import expected_cost_bps, with_fallback
+from sor_pipeline.learning.costs import expected_cost_bps, with_fallback
 
 
 def test_expected_cost_formula() -> None:

@@ -1,6 +1,6 @@
 import polars as pl
 
-from sor_pipeline.demo_metrics import captured_gap_share, day_costs
+from sor_pipeline.simulation.demo_metrics import captured_gap_share, day_costs
 
 
 def test_day_costs_exclude_exploration_and_sign() -> None:

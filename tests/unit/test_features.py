@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from schemas.features import FEATURE_COLUMNS, Features
+from sor_pipeline.config.settings import Settings
 from sor_pipeline.features import adv_before, build_features, decision_features, venue_stats_before, write_features
-from sor_pipeline.lake import Lake
-from sor_pipeline.settings import Settings
+from sor_pipeline.storage.lake import Lake
 from tests.conftest import ts_series, utc
 from tests.fixtures_market import VENUES, make_day, write_day
 from tests.reference_pandas import reference_labels

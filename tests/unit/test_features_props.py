@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.features import FEATURE_COLUMNS, LABEL_COLUMNS
+from sor_pipeline.config.settings import Settings
 from sor_pipeline.features import child_labels, decision_features, features_from_frames
 from sor_pipeline.features.build import child_requests
-from sor_pipeline.settings import Settings
 from tests.fixtures_market import NS, make_day
 
 DAY = date(2024, 3, 5)

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sor_pipeline.backtest import walk_forward
-from sor_pipeline.gate import bootstrap_test, diebold_mariano, evaluate_gate
-from sor_pipeline.models import RouterModel, train_router
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.learning import RouterModel, train_router
+from sor_pipeline.learning.backtest import walk_forward
+from sor_pipeline.learning.gate import bootstrap_test, diebold_mariano, evaluate_gate
 from tests.synthetic_features import make_days
 
 START = date(2024, 3, 4)
@@ -40,7 +40,7 @@ def test_tests_on_clear_and_null_series() -> None:
 def test_gate_first_run_needs_static_only() -> None:
     s = Settings()
     v = evaluate_gate(_days([5.0, 5.2, 5.1, 5.3, 5.0], [3.5, 3.6, 3.4, 3.7, 3.5], None), EMPTY_VM, s)
-    assert v.passed and v.baseline == "static" and v.vs_champion is None and v.p_value < s.gate_alpha
+    assert v.passed and v.baseline == "static" and v.vs_champion is None and v.p_value < s.gate.alpha
     assert v.cost_diff_bps < -1.0
     v2 = evaluate_gate(_days([5.0, 5.2, 5.1, 5.3, 5.0], [3.5, 3.6, 3.4, 3.7, 3.5], None), EMPTY_VM, s,
                        data_checks_ok=False)
@@ -93,4 +93,4 @@ def test_gate_accepts_clearly_better(world: dict) -> None:
     v = evaluate_gate(res.days, res.venue_metrics, world["settings"])
     print(f"better: diff {v.cost_diff_bps:+.3f} bps p {v.p_value:.4g} vs static p {v.vs_static.p_value:.4g}")
     assert v.passed, v.reasons
-    assert v.cost_diff_bps < -0.5 and v.p_value < world["settings"].gate_alpha
+    assert v.cost_diff_bps < -0.5 and v.p_value < world["settings"].gate.alpha

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sor_pipeline import lake as lake_mod
-from sor_pipeline.lake import Lake
+from sor_pipeline.storage import lake as lake_mod
+from sor_pipeline.storage.lake import Lake
 from tests.conftest import DAY
 from tests.unit.test_schemas import fills, quotes
 
@@ -143,7 +143,7 @@ def test_parse_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
 
 def test_nbbo_partitions_are_written_by_symbol_then_time(tmp_path: Path) -> None:
     """nbbo lands sorted by (symbol, ts), stable on ties; other tables (depth, trades) keep their written order."""
-    from sor_pipeline.lake import CATALOG, out_of_order
+    from sor_pipeline.storage.lake import CATALOG, out_of_order
     from tests.fixtures_market import make_day
 
     day = make_day(DAY, n_symbols=4, n_nbbo=500, n_depth=200, n_parents=4, seed=2)

@@ -13,9 +13,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from sor_pipeline.lake import CATALOG, Lake
-from sor_pipeline.monitor import MonitorSettings, build_alerts, ledger_path, run_monitor
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.monitoring import MonitorSettings, build_alerts, ledger_path, run_monitor
+from sor_pipeline.storage.lake import CATALOG, Lake
 from tests.unit.test_monitor_fixtures import DAY, et, quotes, write_feed_days
 
 
@@ -108,8 +108,8 @@ def test_escalation_resends_and_failed_delivery_is_retried(tmp_path: Path,
                                                            webhook: tuple[str, list[dict[str, Any]]]) -> None:
     url, received = webhook
     lake = Lake(tmp_path / "lake")
-    from sor_pipeline.monitor import send_alerts
-    from sor_pipeline.monitor.schema import result, results_frame
+    from sor_pipeline.monitoring import send_alerts
+    from sor_pipeline.monitoring.schema import result, results_frame
 
     warn = results_frame(DAY, [result("psi_feature", "drift", severity="warn", passed=False, value=0.3,
                                       threshold=0.25, subject="spread_bps", message="spread_bps drifted")])

@@ -8,12 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sor_pipeline.lake import Lake
-from sor_pipeline.monitor import MonitorSettings, psi, run_monitor
-from sor_pipeline.monitor.drift import drift_rows
-from sor_pipeline.monitor.model_health import check_router_fallback, model_rows
-from sor_pipeline.monitor.schema import results_frame
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.monitoring import MonitorSettings, psi, run_monitor
+from sor_pipeline.monitoring.drift import drift_rows
+from sor_pipeline.monitoring.model_health import check_router_fallback, model_rows
+from sor_pipeline.monitoring.schema import results_frame
+from sor_pipeline.storage.lake import Lake
 from tests.unit.test_monitor_fixtures import DAY, DAYS, features_day, toy_score
 
 CFG = MonitorSettings()

@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sor_pipeline.lake import Lake
-from sor_pipeline.monitor import MonitorSettings, compute_results, has_errors
-from sor_pipeline.monitor.feed import feed_checks
-from sor_pipeline.monitor.schema import results_frame
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.monitoring import MonitorSettings, compute_results, has_errors
+from sor_pipeline.monitoring.feed import feed_checks
+from sor_pipeline.monitoring.schema import results_frame
+from sor_pipeline.storage.lake import Lake
 from tests.unit.test_monitor_fixtures import DAY, et, fills, nbbo, quotes, write_feed_days
 
 TZ = "America/New_York"
@@ -135,7 +135,7 @@ def test_severity_override_and_crash_guard(lake: Lake, monkeypatch: pytest.Monke
     assert has_errors(res)
 
     boom: Callable[..., object] = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))  # noqa: E731
-    monkeypatch.setattr("sor_pipeline.monitor.run.feed_checks", boom)
+    monkeypatch.setattr("sor_pipeline.monitoring.run.feed_checks", boom)
     res = compute_results(DAY, lake, settings, MonitorSettings())
     row = res.filter(pl.col("check") == "feed_checks")
     assert row["severity"].to_list() == ["error"] and "boom" in row["message"][0]
@@ -144,6 +144,6 @@ def test_severity_override_and_crash_guard(lake: Lake, monkeypatch: pytest.Monke
 def test_monitor_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOR_MONITOR_QUOTE_GAP_S", "120")
     monkeypatch.setenv("SOR_MONITOR_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
-    cfg = MonitorSettings()
+    cfg = Settings().monitor
     assert cfg.quote_gap_s == 120.0 and cfg.alert_webhook_url == "http://127.0.0.1:9/hook"
     assert cfg.psi_warn == 0.1 and cfg.psi_error == 0.25 and cfg.drift_severe_severity == "warn"

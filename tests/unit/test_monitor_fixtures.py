@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from schemas import FEATURE_COLUMNS
-from sor_pipeline.lake import Lake
+from sor_pipeline.storage.lake import Lake
 
 NY = ZoneInfo("America/New_York")
 DAYS = [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6), date(2024, 3, 7), date(2024, 3, 8)]

@@ -19,15 +19,15 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
-from sor_pipeline.lake import Lake
-from sor_pipeline.report import rule605
-from sor_pipeline.report.data import ReportData, load
-from sor_pipeline.report.outliers import outside_nbbo_table, worst_children_table
-from sor_pipeline.report.performance import paired_test
-from sor_pipeline.report.routing import routing_table, rts28_table
-from sor_pipeline.report.summary import volume_table
-from sor_pipeline.sim.metrics import daily_policy_costs
-from sor_pipeline.tca import run_tca
+from sor_pipeline.reporting import rule605
+from sor_pipeline.reporting.data import ReportData, load
+from sor_pipeline.reporting.outliers import outside_nbbo_table, worst_children_table
+from sor_pipeline.reporting.performance import paired_test
+from sor_pipeline.reporting.routing import routing_table, rts28_table
+from sor_pipeline.reporting.summary import volume_table
+from sor_pipeline.simulation.metrics import daily_policy_costs
+from sor_pipeline.storage.lake import Lake
+from sor_pipeline.tca.run import run_tca
 from tests.conftest import ts_series
 from tests.fixtures_market import VENUES, write_day
 

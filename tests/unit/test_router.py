@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from sor_pipeline.models.router import RouterModel, VenueModel
-from sor_pipeline.router import AllocationConfig, LiveRouter, MarketSnapshot, Order, allocate
-from sor_pipeline.router.allocation import venue_caps
-from sor_pipeline.router.features import TimeOfDay, order_features_batch
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.features.online import TimeOfDay, order_features_batch
+from sor_pipeline.learning.router_model import RouterModel, VenueModel
+from sor_pipeline.serving import AllocationConfig, LiveRouter, MarketSnapshot, Order, allocate
+from sor_pipeline.serving.allocation import venue_caps
 
 T0 = 1_709_649_000 * 1_000_000_000 + 3_600 * 1_000_000_000  # 2024-03-05 15:30 UTC = 10:30 New York
 STATIC = ["DRK1", "DRK2", "ECNM", "ECNI", "LITA", "LITB"]
@@ -82,7 +82,7 @@ def test_no_model_serves_static_waterfall(settings: Settings, caplog: pytest.Log
         router = LiveRouter.from_registry(settings)  # empty registry: no champion
         route = router.route(order(300), snapshot())
     assert not router.ready and router.stats.load_failures == 1
-    assert route.fallback and route.policy == "static" and route.ranked_venues == settings.static_waterfall
+    assert route.fallback and route.policy == "static" and route.ranked_venues == settings.router.static_waterfall
     assert route.allocated_qty == 300 and all(math.isnan(v.expected_cost_bps) for v in route.venues)
     assert router.stats.fallbacks == 1
     assert any("static" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

@@ -11,9 +11,9 @@ import pytest
 from schemas.features import FEATURE_COLUMNS
 from sor_pipeline.features import decision_features
 from sor_pipeline.features.build import child_requests
-from sor_pipeline.models.router import RouterModel, VenueModel
-from sor_pipeline.router import LiveRouter, Order, snapshot_at
-from sor_pipeline.router.features import ALL_FEATURES, TimeOfDay, realized_vol_bps, venue_stats_from_frame
+from sor_pipeline.features.online import ALL_FEATURES, TimeOfDay, realized_vol_bps, venue_stats_from_frame
+from sor_pipeline.learning.router_model import RouterModel, VenueModel
+from sor_pipeline.serving import LiveRouter, Order, snapshot_at
 from tests.fixtures_market import make_day, session_open_ns
 
 STATS = pl.DataFrame({  # DRK2 and LITB have no history: null stats

@@ -8,22 +8,20 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sor_pipeline import registry
-from sor_pipeline.models import TrainConfig, train_router
-from sor_pipeline.router import (
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.features.online import ALL_FEATURES, ORDER_FEATURES
+from sor_pipeline.learning import TrainConfig, train_router
+from sor_pipeline.serving import (
     CompiledScorer,
     LiveRouter,
     MarketSnapshot,
-    ModelPolicy,
     Order,
     ReferenceScorer,
-    load_policy,
-    model_uri,
 )
-from sor_pipeline.router.features import ALL_FEATURES, ORDER_FEATURES
-from sor_pipeline.router.pyfunc import load_pyfunc, pyfunc_frame
-from sor_pipeline.settings import Settings
-from sor_pipeline.sim import StaticWaterfall
+from sor_pipeline.serving.pyfunc import load_pyfunc, pyfunc_frame
+from sor_pipeline.simulation import StaticWaterfall
+from sor_pipeline.simulation.model_policy import ModelPolicy, load_policy
+from sor_pipeline.storage import registry
 from tests.synthetic_features import VENUE_STAT_COLUMNS, make_days
 
 
@@ -83,7 +81,7 @@ def test_fast_path_matches_registered_pyfunc_and_load_policy(settings: Settings)
     router = LiveRouter.from_registry(settings)
     assert router.ready and router.version == version and router.scorer_kind == "compiled"
     assert router.policy_name == f"model:{version}"
-    pyfunc = load_pyfunc(model_uri(settings))
+    pyfunc = load_pyfunc(registry.model_uri(settings))
     ids = [f"r{i}" for i in range(x.shape[0])]
     want = pl.from_pandas(pyfunc.predict(pyfunc_frame(x, router.venues, model.feature_columns, ids)))
     assert router.scorer is not None

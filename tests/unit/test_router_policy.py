@@ -9,11 +9,12 @@ from datetime import date
 
 import polars as pl
 
-from sor_pipeline.models.router import RouterModel, VenueModel
-from sor_pipeline.router import LiveRouter, ModelPolicy
-from sor_pipeline.settings import Settings
-from sor_pipeline.sim import RoutingPolicy, SimConfig, SimDay, simulate_day
-from sor_pipeline.sim.policy import RANKING_SCHEMA, REQUEST_SCHEMA
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.learning.router_model import RouterModel, VenueModel
+from sor_pipeline.serving import LiveRouter
+from sor_pipeline.simulation import RoutingPolicy, SimConfig, SimDay, simulate_day
+from sor_pipeline.simulation.model_policy import ModelPolicy
+from sor_pipeline.simulation.policy import RANKING_SCHEMA, REQUEST_SCHEMA
 
 DAY = date(2024, 3, 5)
 # DRK2 toxic and ECNI cheap; LITB is not in the model (a venue unseen in training)
@@ -47,7 +48,7 @@ def _check_ranking(ranking: pl.DataFrame, requests: pl.DataFrame, venues: list[s
 
 
 def test_model_policy_is_a_routing_policy_and_runs_the_sim_closed(settings: Settings) -> None:
-    policy = ModelPolicy(LiveRouter(_model(), static_waterfall=settings.static_waterfall, version="4"), settings)
+    policy = ModelPolicy(LiveRouter(_model(), static_waterfall=settings.router.static_waterfall, version="4"), settings)
     assert isinstance(policy, RoutingPolicy) and policy.name == "model:4"
     day = simulate_day(_config(), DAY, 0, policy=policy)  # the sim routes with the model
     assert {p.split("/")[0] for p in day.tables["child_orders"]["router_policy"].unique()} == {"model:4"}
@@ -71,12 +72,13 @@ def test_model_policy_falls_back_on_nan_and_without_model(settings: Settings) ->
     assert day.market is not None
     requests = _requests(day)
     venues = day.market.venues["venue"].to_list()
-    nan_policy = ModelPolicy(LiveRouter(_model(nan=True), static_waterfall=settings.static_waterfall, version="5"))
+    nan_policy = ModelPolicy(LiveRouter(_model(nan=True), static_waterfall=settings.router.static_waterfall,
+                                        version="5"))
     ranking = nan_policy.rank(requests, day.market)
     _check_ranking(ranking, requests, venues)
     assert nan_policy.fallbacks == requests.height and ranking["predicted_cost_bps"].is_null().all()
     top = ranking.filter(pl.col("rank") == 1)["venue"].unique().to_list()
-    assert top == [settings.static_waterfall[0]]
-    empty = ModelPolicy(LiveRouter(None, static_waterfall=settings.static_waterfall, version="6"))
+    assert top == [settings.router.static_waterfall[0]]
+    empty = ModelPolicy(LiveRouter(None, static_waterfall=settings.router.static_waterfall, version="6"))
     assert empty.name == "model:6/fallback"
     _check_ranking(empty.rank(requests, day.market), requests, venues)

@@ -8,7 +8,7 @@ import pytest
 
 from schemas import TABLE_SCHEMAS, ChildOrders, Depth, Fills, ParentOrders, Quotes, Trades, columns_of
 from schemas.relations import check_children_against_parents, check_fills_against_children, check_on_date
-from sor_pipeline.validation import ContractError, validate_split
+from sor_pipeline.storage.validation import ContractError, validate_split
 from tests.conftest import DAY, ts_series, utc
 
 T0 = utc(2024, 3, 5, 15, 0, 0)

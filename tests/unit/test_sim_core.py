@@ -10,9 +10,9 @@ import pytest
 
 from schemas import ChildOrders, Depth, Fills, Nbbo, ParentOrders, Quotes, SimOracle, Trades, Venues
 from schemas.relations import check_children_against_parents, check_fills_against_children
-from sor_pipeline.adapters.nbbo import build_nbbo
-from sor_pipeline.sim import MarketState, OraclePolicy, SimConfig, StaticWaterfall, simulate_day
-from sor_pipeline.sim.metrics import daily_policy_costs
+from sor_pipeline.ingest.nbbo import build_nbbo
+from sor_pipeline.simulation import MarketState, OraclePolicy, SimConfig, StaticWaterfall, simulate_day
+from sor_pipeline.simulation.metrics import daily_policy_costs
 
 DAY = date(2024, 3, 5)
 STATIC = ["DRK1", "DRK2", "ECNM", "ECNI", "LITA", "LITB"]

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from schemas import SimOracle
-from sor_pipeline.sim import SimConfig, StaticWaterfall, simulate_day
-from sor_pipeline.sim.drop import write_big_day, write_drop, write_range
+from sor_pipeline.simulation import SimConfig, StaticWaterfall, simulate_day
+from sor_pipeline.simulation.drop import write_big_day, write_drop, write_range
 
 SMALL = SimConfig(n_symbols=2, parent_orders_per_symbol=10, quote_updates_per_symbol=300, trades_per_symbol=50)
 

@@ -10,10 +10,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas import ChildOrders, Fills
-from sor_pipeline.adapters.drop import read_drop
-from sor_pipeline.sim import SimConfig, simulate_day
-from sor_pipeline.sim.drop import write_drop
-from sor_pipeline.validation import SOURCE_FILE, SOURCE_LINE
+from sor_pipeline.ingest.drop import read_drop
+from sor_pipeline.simulation import SimConfig, simulate_day
+from sor_pipeline.simulation.drop import write_drop
+from sor_pipeline.storage.validation import SOURCE_FILE, SOURCE_LINE
 
 DAY = date(2024, 3, 5)
 KEYS = {"child_orders": "child_id", "fills": "exec_id"}

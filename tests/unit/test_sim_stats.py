@@ -7,8 +7,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from sor_pipeline.sim import Regime, SimConfig, simulate_day
-from sor_pipeline.sim.metrics import realized_child_costs
+from sor_pipeline.simulation import Regime, SimConfig, simulate_day
+from sor_pipeline.simulation.metrics import realized_child_costs
 
 DAY = date(2024, 3, 5)
 

@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 
 from schemas.tca import TcaAgg, TcaChild, TcaParent
+from sor_pipeline.config.settings import Settings
 from sor_pipeline.features import build_features
-from sor_pipeline.lake import Lake
-from sor_pipeline.resources import sql_dir
-from sor_pipeline.settings import Settings
-from sor_pipeline.tca import run_tca, tca_frames
+from sor_pipeline.storage.lake import Lake
+from sor_pipeline.storage.sql import sql_dir
+from sor_pipeline.tca.run import run_tca, tca_frames
 from tests.conftest import ts_series
 from tests.fixtures_market import VENUES, make_day, write_day
 from tests.reference_pandas import reference_labels

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from schemas.features import FEATURE_COLUMNS
-from sor_pipeline.backtest import candidate_rows, fold_windows, regret, venue_day_stats, walk_forward
-from sor_pipeline.models import RouterModel, TrainConfig, train_router
-from sor_pipeline.models.train import SLIPPAGE_MONOTONE, monotone_tuple
-from sor_pipeline.settings import Settings
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.learning import RouterModel, TrainConfig, train_router
+from sor_pipeline.learning.backtest import candidate_rows, fold_windows, regret, venue_day_stats, walk_forward
+from sor_pipeline.learning.train import SLIPPAGE_MONOTONE, monotone_tuple
 from tests.synthetic_features import VENUES, make_days
 
 START = date(2024, 3, 4)
@@ -113,3 +113,34 @@ def test_router_regret_far_below_static(data: tuple[pl.DataFrame, pl.DataFrame])
     # off-policy DR estimate agrees with the oracle on the ordering of the two policies
     d = result.days
     assert d["dr_challenger"].mean() < d["dr_static"].mean()
+
+
+def test_validation_metrics_are_out_of_sample() -> None:
+    """The newest 20 % of rows (the validation slice) cost 40 bps more than the pattern before them,
+    and ``time_of_day`` tells them apart. The shipped model is refit on train + validation and learns
+    that; the reported validation MAE must come from the model that never saw those rows."""
+    from sor_pipeline.learning.train import train_venue
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    tod = np.sort(rng.uniform(0.0, 1.0, n))
+    base = {c: rng.normal(0.0, 1.0, n) for c in FEATURE_COLUMNS}
+    slip = 5.0 + rng.normal(0.0, 0.5, n) + np.where(np.arange(n) >= int(n * 0.8), 40.0, 0.0)
+    frame = pl.DataFrame({
+        **base, "time_of_day": tod, "venue": "LITA", "venue_type": "LIT",
+        "sent_ts": pl.Series(np.arange(n) * 1_000_000_000).cast(pl.Datetime("ns", "UTC")),
+        "fill_ratio": 1.0, "filled": 1, "arrival_slippage_bps": slip,
+    })
+    model, report = train_venue(frame, "LITA", "LIT", TrainConfig(valid_frac=0.2))
+    x_valid = frame.tail(int(n * 0.2)).select([pl.col(c).cast(pl.Float64) for c in model_features()]).to_numpy()
+    in_sample_mae = float(np.mean(np.abs(model.predict_slippage(x_valid) - slip[-int(n * 0.2):])))
+    print(f"validation MAE reported {report.metrics['slippage_mae_bps']:.2f} bps, "
+          f"shipped model in-sample {in_sample_mae:.2f} bps")
+    assert report.metrics["slippage_mae_bps"] > 30.0  # never saw the +40 bps rows
+    assert in_sample_mae < report.metrics["slippage_mae_bps"] / 2  # the refit did learn them
+
+
+def model_features() -> list[str]:
+    from schemas.features import MODEL_FEATURES
+
+    return list(MODEL_FEATURES)

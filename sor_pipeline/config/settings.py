@@ -1,0 +1,371 @@
+"""One typed settings object for the whole pipeline, in nested sections.
+
+``Settings()`` holds the top-level locations (``home``, ``raw_dir``, ``seed``) and one section per
+layer: ``ingest``, ``mlflow``, ``orchestration``, ``market``, ``router``, ``features``, ``train``,
+``backtest``, ``gate``, ``sandbox``, ``monitor`` (thresholds in :mod:`sor_pipeline.config.monitor`)
+and ``retrain``. No other module hard-codes a path or a threshold. (The simulator's physics lives in
+the simulator's own config, :mod:`sor_pipeline.simulation.config`, and its scenario files.)
+
+Values come, highest priority first, from: keyword arguments, environment variables, a TOML file
+(``SOR_CONFIG``, else ``$SOR_HOME/sor.toml``, else ``./sor.toml``), then the defaults below.
+
+Names (environment and TOML/keywords): a field is ``SOR_<SECTION>_<FIELD>`` in the environment
+(``SOR_GATE_ALPHA``, ``SOR_MONITOR_QUOTE_GAP_S``, ``SOR_TRAIN_WINDOW_DAYS``), and also
+``SOR_<FIELD>`` when no other section has a field of that name (``SOR_EMBARGO_DAYS``,
+``SOR_MAX_WORKERS``, ``SOR_TRACKING_URI``): the flat names documented before the sections existed
+keep working. ``SOR_<SECTION>__<FIELD>`` works too. Lists and mappings are JSON. In TOML and keyword
+arguments a section is a table / dict (``[gate] alpha = 0.01``, ``Settings(gate={"alpha": 0.01})``);
+the flat names (``gate_alpha = 0.01``, ``Settings(gate_alpha=0.01)``) are accepted the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sor_pipeline.config.monitor import MonitorSettings
+
+DEFAULT_HOME_NAME = "sor_home"
+ENV_PREFIX = "SOR_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class IngestSettings(_Section):
+    max_reject_share: float = Field(
+        0.05, ge=0, le=1,
+        description="Fail the ingest (write nothing) if more than this share of a table's rows is rejected.")
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default sqlite under home.")
+    registry_uri: str | None = Field(None, description="MLflow registry URI; default = tracking URI.")
+    experiment_name: str = "sor-nightly"
+    model_name: str = Field("sor-router", description="Registered model name the live router loads.")
+    champion_alias: str = "champion"
+    previous_alias: str = "previous-champion"
+
+
+class OrchestrationSettings(_Section):
+    prefect_api_url: str | None = Field(None, description="Prefect server URL; None = ephemeral local API.")
+    task_runner: Literal["thread", "dask"] = "thread"
+    max_workers: int = Field(2, ge=1, description="Thread task-runner workers (machine has 2 cores).")
+    dask_address: str | None = Field(None, description="Dask scheduler address; None = LocalCluster.")
+    task_retries: int = Field(2, ge=0)
+    task_retry_delay_s: float = Field(2.0, ge=0)
+    schedule_cron: str = Field("30 18 * * 1-5", description="Nightly cron, in market.timezone.")
+
+
+class MarketSettings(_Section):
+    timezone: str = "America/New_York"
+    holidays: list[date] = Field(default_factory=list, description="Non-trading weekdays (YYYY-MM-DD).")
+
+
+class RouterSettings(_Section):
+    static_waterfall: list[str] = Field(
+        default_factory=lambda: ["DRK1", "DRK2", "ECNM", "ECNI", "LITA", "LITB"],
+        description="Venue order of the static waterfall router (dark, then ECN, then lit).")
+
+
+class FeatureSettings(_Section):
+    adv_window_days: int = Field(20, ge=1, description="Trailing days for average daily volume.")
+    venue_stats_window_days: int = Field(20, ge=1, description="Trailing days for venue fill/markout stats.")
+    realized_vol_window_s: int = Field(300, ge=1, description="Realized volatility lookback, seconds.")
+    markout_horizons_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 60.0])
+
+
+class TrainSettings(_Section):
+    window_days: int = Field(20, ge=2, description="Trading days of features used to train.")
+
+
+class BacktestSettings(_Section):
+    folds: int = Field(5, ge=1, description="Walk-forward folds: last K trading days.")
+    embargo_days: int = Field(
+        0, ge=0,
+        description="Trading days dropped between train and test. Labels look at most 60 s (plus the order's "
+                    "life) past sent_ts, which never crosses the overnight gap, so 0 leaks nothing with daily "
+                    "folds; raise it for labels with multi-day horizons.")
+    grade_with_simulator_truth: bool = Field(
+        False, description="Backtest costs from the simulator's ground truth (the closed-loop demo only; "
+                           "no production night has it). Off: logged data only.")
+
+
+class GateSettings(_Section):
+    alpha: float = Field(0.05, gt=0, lt=1, description="One-sided significance level of the gate.")
+    min_margin_bps: float = Field(0.0, ge=0, description="Required cost improvement, bps per order.")
+    max_venue_mae_ratio: float = Field(
+        1.25, ge=1.0, description="Reject if any venue's slippage MAE exceeds the champion's by this ratio.")
+    bootstrap_samples: int = Field(2000, ge=100)
+
+
+class SandboxSettings(_Section):
+    enabled: bool = Field(True, description="Route a simulated day with the challenger before promoting.")
+    symbols: int = Field(5, ge=1, description="Symbols of the sandbox's simulated day.")
+    tolerance_bps: float = Field(
+        0.0, ge=0, description="The challenger may cost at most this much more than the champion in the sandbox.")
+    seed_stride: int = Field(
+        100_003, ge=1, description="Sandbox market seed = seed * seed_stride + the date's ordinal (a prime "
+                                   "stride keeps the seeds of different (seed, date) pairs apart).")
+
+
+class RetrainSettings(_Section):
+    tag_max_chars: int = Field(
+        4900, ge=100, description="Longest text stored in one model-version tag (MLflow's limit is 5000). "
+                                  "JSON longer than this is stored as an artefact and the tag says so.")
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "ingest": IngestSettings, "mlflow": MlflowSettings, "orchestration": OrchestrationSettings,
+    "market": MarketSettings, "router": RouterSettings, "features": FeatureSettings, "train": TrainSettings,
+    "backtest": BacktestSettings, "gate": GateSettings, "sandbox": SandboxSettings, "monitor": MonitorSettings,
+    "retrain": RetrainSettings,
+}
+TOP_FIELDS = ("home", "raw_dir", "seed")
+
+
+def _flat_names() -> dict[str, tuple[str, str]]:
+    """Every accepted flat name (lower case, no prefix) -> (section, field): ``<section>_<field>`` always,
+    ``<field>`` alone when no other section has that field."""
+    owners: dict[str, list[str]] = {}
+    for section, model in SECTIONS.items():
+        for name in model.model_fields:
+            owners.setdefault(name, []).append(section)
+    out: dict[str, tuple[str, str]] = {}
+    for section, model in SECTIONS.items():
+        for name in model.model_fields:
+            out[f"{section}_{name}"] = (section, name)
+            if len(owners[name]) == 1 and name not in TOP_FIELDS and name not in SECTIONS:
+                out.setdefault(name, (section, name))
+    return out
+
+
+FLAT_NAMES = _flat_names()
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with flat names (``gate_alpha``) moved into their sections (``{"gate": {"alpha": ..}}``);
+    section tables merge, the flat name winning over the table for the same field."""
+    out: dict[str, Any] = {}
+    flat: list[tuple[str, str, Any]] = []
+    for key, value in values.items():
+        if key in FLAT_NAMES and key not in SECTIONS and key not in TOP_FIELDS:
+            flat.append((*FLAT_NAMES[key], value))
+        elif key in SECTIONS and isinstance(value, BaseModel):
+            out[key] = value.model_dump()
+        elif key in SECTIONS and isinstance(value, dict):
+            out[key] = {**out.get(key, {}), **value}
+        else:
+            out[key] = value
+    for section, name, value in flat:
+        out.setdefault(section, {})
+        if isinstance(out[section], dict):
+            out[section][name] = value
+    return out
+
+
+def _is_complex(info: FieldInfo) -> bool:
+    ann = info.annotation
+    origins = {get_origin(ann), *(get_origin(a) for a in get_args(ann))}
+    return bool(origins & {list, dict, tuple, set})
+
+
+class _EnvSource(PydanticBaseSettingsSource):
+    """``SOR_*`` environment variables by the naming rule in the module docstring."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for raw_key, raw in os.environ.items():
+            key = raw_key.upper()
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX):].lower()
+            if name in TOP_FIELDS:
+                out[name] = raw
+                continue
+            if "__" in name:
+                section, _, field = name.partition("__")
+                target = (section, field) if section in SECTIONS else None
+            else:
+                target = FLAT_NAMES.get(name)
+            if target is None:
+                continue
+            section, field = target
+            info = SECTIONS[section].model_fields.get(field)
+            if info is None:
+                continue
+            value: Any = raw
+            if _is_complex(info):
+                try:
+                    value = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{raw_key}: not valid JSON for {section}.{field} ({exc.msg})") from exc
+            out.setdefault(section, {})[field] = value
+        return out
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("SOR_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"SOR_CONFIG points to {path}, which is not a file")
+        return path
+    home = os.environ.get("SOR_HOME")
+    for candidate in ([Path(home) / "sor.toml"] if home else []) + [Path.cwd() / "sor.toml"]:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _NestedToml(TomlConfigSettingsSource):
+    def __call__(self) -> dict[str, Any]:
+        return nest(super().__call__())
+
+
+class Settings(BaseSettings):
+    """Runtime configuration (see the module docstring). Units are in the field names
+    (``_days``, ``_bps``, ``_s``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=lambda: Path.cwd() / DEFAULT_HOME_NAME,
+                       description="Root of all state: lake, MLflow store, reports, Prefect home.")
+    raw_dir: Path | None = Field(None, description="Root of raw drops (<raw_dir>/YYYY-MM-DD/); default home/raw.")
+    seed: int = 7
+
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    market: MarketSettings = Field(default_factory=MarketSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        return nest(data) if isinstance(data, dict) else data
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls)]
+        path = _config_file()
+        if path is not None:
+            sources.append(_NestedToml(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def with_overrides(self, **flat: Any) -> Settings:
+        """A copy with fields replaced, by flat or sectioned name (``train_window_days=5``,
+        ``gate={"alpha": 0.01}``), validated like the constructor."""
+        data = self.model_dump()
+        for section, values in nest(flat).items():
+            if section in SECTIONS and isinstance(values, dict):
+                data[section] = {**data[section], **values}
+            else:
+                data[section] = values
+        return Settings.model_validate(data)
+
+    # --- derived locations (the only place paths are composed besides the lake) -----------------
+    @property
+    def lake_root(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def raw_root(self) -> Path:
+        return (self.raw_dir or self.home / "raw").expanduser().resolve()
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def router_cache_dir(self) -> Path:
+        """Compiled scoring kernels of the live router (``SOR_ROUTER_CACHE`` overrides)."""
+        explicit = os.environ.get("SOR_ROUTER_CACHE")
+        return Path(explicit).expanduser() if explicit else self.home / "cache" / "router"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').as_posix()}"
+
+    @property
+    def has_tracking_store(self) -> bool:
+        """False when no tracking URI is set and the default local store was never created."""
+        return self.mlflow.tracking_uri is not None or (self.mlflow_dir / "mlflow.db").is_file()
+
+    @property
+    def artifact_location(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+
+def runtime_env(settings: Settings) -> dict[str, str]:
+    """Environment the stack needs (docs/STACK-NOTES.md): state under SOR_HOME, telemetry off, timeouts."""
+    env = {
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+    }
+    if settings.orchestration.prefect_api_url:
+        env["PREFECT_API_URL"] = settings.orchestration.prefect_api_url
+    return env
+
+
+def apply_runtime_env(settings: Settings) -> None:
+    """Export :func:`runtime_env` into ``os.environ``; call before importing Prefect or MLflow."""
+    os.environ.update(runtime_env(settings))
+    settings.home.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached). Tests build their own ``Settings(...)`` instead."""
+    return Settings()

@@ -1,0 +1,139 @@
+"""Ingest one trading date: raw drop -> adapters -> validation -> lake (with quarantine) -> nbbo.
+
+All tables of the drop (and the NBBO derived from its quotes) are validated and written aside
+(``Lake.stage``) one at a time, and published only once every one passes its contract, so a broken
+drop leaves the lake exactly as it was; each table is let go of once staged, so memory holds the drop
+once. Rows that fail a check are quarantined with the reason; if more than
+``Settings.ingest.max_reject_share`` of a table's rows fail (a drop whose tables disagree: fills for unknown
+child orders, quotes for another date), the ingest fails, naming the file(s) and the main reason, and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from schemas.relations import check_children_against_parents, check_fills_against_children, check_on_date
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.storage.lake import Lake, Staged
+from sor_pipeline.storage.validation import SOURCE_FILE, Split
+
+#: Canonical tables an ingest writes, in dependency order.
+INGEST_TABLES = ["venues", "parent_orders", "child_orders", "fills", "quotes", "depth", "trades"]
+#: Timestamp column that must fall on the trading date, per table.
+DATE_COLUMNS = {"parent_orders": "arrival_ts", "child_orders": "sent_ts", "fills": "ts", "quotes": "ts",
+                "depth": "ts", "trades": "ts"}
+
+
+class IngestError(ValueError):
+    """The drop cannot be ingested; the message names the date, the file(s) and the reason."""
+
+
+@dataclass
+class IngestSummary:
+    date: date
+    raw_dir: str
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"date": self.date.isoformat(), "raw_dir": self.raw_dir, "tables": self.tables, "files": self.files}
+
+
+def resolve_drop(raw: Path, day: date) -> Path:
+    """``raw/YYYY-MM-DD`` if it exists, else ``raw`` itself when it directly holds data files."""
+    day_dir = raw / day.isoformat()
+    if day_dir.is_dir():
+        return day_dir
+    if raw.is_dir() and any(p.is_file() and not p.name.startswith(("_", ".")) for p in raw.iterdir()):
+        return raw
+    raise IngestError(f"no raw drop for {day.isoformat()}: {day_dir} does not exist")
+
+
+def _files_of(frame: pl.DataFrame) -> list[str]:
+    if SOURCE_FILE not in frame.columns:
+        return []
+    return sorted(str(f) for f in frame.get_column(SOURCE_FILE).drop_nulls().unique().to_list())
+
+
+def _cross_failures(tables: dict[str, pl.DataFrame], day: date, settings: Settings) -> dict[str, list[pl.DataFrame]]:
+    out: dict[str, list[pl.DataFrame]] = {t: [] for t in tables}
+    for table, col in DATE_COLUMNS.items():
+        if table in tables and col in tables[table].columns:
+            out[table].append(check_on_date(tables[table], col, day, settings.market.timezone))
+    if "child_orders" in tables and "parent_orders" in tables:
+        out["child_orders"].append(check_children_against_parents(tables["child_orders"], tables["parent_orders"]))
+    if "fills" in tables and "child_orders" in tables:
+        out["fills"].append(check_fills_against_children(tables["fills"], tables["child_orders"]))
+    return out
+
+
+def _check_presence(tables: dict[str, pl.DataFrame], day_dir: Path) -> None:
+    needs = {"fills": "child_orders", "child_orders": "parent_orders"}
+    for table, parent in needs.items():
+        if table in tables and parent not in tables:
+            raise IngestError(f"{', '.join(_files_of(tables[table])) or day_dir}: {table} given without {parent}")
+    if not tables:
+        raise IngestError(f"{day_dir}: the drop holds no rows")
+
+
+def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
+    if split.read == 0 or split.quarantined / split.read <= settings.ingest.max_reject_share:
+        return
+    q = split.quarantine
+    files = sorted({str(f) for f in q.get_column("source_file").drop_nulls().to_list()})
+    top = q.group_by("checks").len().sort("len", descending=True).row(0)
+    raise IngestError(
+        f"{day.isoformat()} {split.table}: {split.quarantined} of {split.read} rows rejected "
+        f"(> {settings.ingest.max_reject_share:.0%}) in {', '.join(files) or '<unknown file>'}; "
+        f"main reason: {top[0]} ({top[1]} rows). Nothing was written."
+    )
+
+
+def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSummary:
+    """Ingest the drop for ``day`` under ``raw`` into ``lake``. Idempotent: re-running replaces the
+    date's partitions with identical content."""
+    from sor_pipeline.ingest.drop import read_drop, truth_oracle_path
+    from sor_pipeline.ingest.nbbo import build_nbbo
+
+    day_dir = resolve_drop(raw, day)
+    result = read_drop(day_dir, day)
+    tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES and f.height > 0}
+    result.tables = {}
+    _check_presence(tables, day_dir)
+    cross = _cross_failures(tables, day, settings)
+
+    # every table is validated and written aside before any becomes visible; each is let go of once
+    # staged, so the drop is held in memory once, not once per copy
+    summary = IngestSummary(date=day, raw_dir=str(day_dir), files=list(result.files))
+    files = {t: _files_of(f) for t, f in tables.items()}
+    staged: list[Staged] = []
+    try:
+        for table in INGEST_TABLES:
+            if table not in tables:
+                continue
+            split = lake.prepare(table, tables.pop(table), day, extra_failures=cross.pop(table, []),
+                                 rejects=result.rejects)
+            _check_reject_share(split, settings, day)
+            staged.append(lake.stage(split, day))
+            if table == "quotes":
+                staged.append(lake.stage(lake.prepare("nbbo", build_nbbo(split.good), day), day))
+            del split
+        truth = truth_oracle_path(day_dir)
+        if truth.is_file():
+            oracle = pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE))
+            staged.append(lake.stage(lake.prepare("sim_oracle", oracle, day), day))
+            del oracle
+    except BaseException:
+        for s in staged:
+            lake.discard(s)
+        raise
+    for s in staged:
+        res = lake.publish(s)
+        summary.tables[s.table] = {**res.as_dict(), **({"files": files[s.table]} if s.table in files else {})}
+    return summary

@@ -1,0 +1,125 @@
+"""Drift: population stability index (PSI) of features and per-venue outcomes vs a reference window.
+
+PSI = sum_b (cur_b - ref_b) * ln(cur_b / ref_b) over bins b, with shares floored at ``epsilon`` (empty
+bins). Bins are fixed from the reference: edges at its deciles (``psi_bins`` quantiles, duplicates
+dropped, so a binary feature has 2-3 bins), open-ended at both sides; nulls get a bin of their own.
+Rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 major shift. PSI is unitless, >= 0.
+
+Checks (``category`` = ``drift``, ``subject`` = the column):
+- ``psi_feature``: each column of FEATURE_COLUMNS, all venues pooled.
+- ``psi_outcome``: per venue, ``arrival_slippage_bps`` (filled children, bps) and ``filled`` (0/1).
+The reference window is the champion's training window (a date range of the ``features`` dataset,
+the day itself excluded); default: the ``Settings.train.window_days`` partitions before the day.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from schemas import FEATURE_COLUMNS
+from sor_pipeline.config.monitor import MonitorSettings
+from sor_pipeline.monitoring.schema import result
+from sor_pipeline.storage.lake import Lake
+
+DRIFT = "drift"
+OUTCOMES = ("arrival_slippage_bps", "filled")
+
+
+def quantile_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Inner bin edges from the reference quantiles (k/bins, k=1..bins-1), distinct and sorted."""
+    ref = reference[~np.isnan(reference)]
+    if ref.size == 0:
+        return np.array([], dtype=np.float64)
+    return np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+
+
+def _shares(values: np.ndarray, edges: np.ndarray, with_null: bool) -> np.ndarray:
+    nan = np.isnan(values)
+    idx = np.searchsorted(edges, values[~nan], side="left")  # bin i = (edges[i-1], edges[i]]
+    counts = np.bincount(idx, minlength=edges.size + 1).astype(np.float64)
+    if with_null:
+        counts = np.append(counts, float(nan.sum()))
+    return counts / max(values.size, 1)
+
+
+def psi(reference: np.ndarray | pl.Series, current: np.ndarray | pl.Series, *, bins: int = 10,
+        epsilon: float = 1e-4) -> float:
+    """PSI of ``current`` against ``reference`` (nulls/NaN in their own bin), bins from reference quantiles."""
+    ref = np.asarray(pl.Series(reference).cast(pl.Float64).fill_null(np.nan).to_numpy(), dtype=np.float64)
+    cur = np.asarray(pl.Series(current).cast(pl.Float64).fill_null(np.nan).to_numpy(), dtype=np.float64)
+    edges = quantile_edges(ref, bins)
+    with_null = bool(np.isnan(ref).any() or np.isnan(cur).any())
+    e = np.clip(_shares(ref, edges, with_null), epsilon, None)
+    a = np.clip(_shares(cur, edges, with_null), epsilon, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def default_reference(lake: Lake, day: date, window_days: int) -> tuple[date, date] | None:
+    """The last ``window_days`` features partitions before ``day`` as (start, end), or None."""
+    days = [d for d in lake.dates("features") if d < day][-window_days:]
+    return (days[0], days[-1]) if days else None
+
+
+def _grade(value: float, cfg: MonitorSettings) -> tuple[str, bool, float]:
+    if cfg.psi_error is not None and value >= cfg.psi_error:
+        return cfg.drift_severe_severity, cfg.drift_severe_severity == "info", cfg.psi_error
+    if value >= cfg.psi_warn:
+        return "warn", False, cfg.psi_warn
+    return "info", True, cfg.psi_warn
+
+
+def _psi_row(check: str, column: str, ref: pl.Series, cur: pl.Series, cfg: MonitorSettings,
+             venue: str | None = None) -> dict[str, Any]:
+    where = f"{column}" + (f"@{venue}" if venue else "")
+    n_ref, n_cur = ref.len(), cur.len()  # nulls count: a feature turning null is drift (own bin)
+    if min(n_ref, n_cur) < cfg.drift_min_rows:
+        return result(check, DRIFT, venue=venue, subject=column, threshold=cfg.psi_warn,
+                      message=f"{where}: {n_cur} values today, {n_ref} in reference; too few for PSI")
+    value = psi(ref, cur, bins=cfg.psi_bins, epsilon=cfg.psi_epsilon)
+    sev, passed, thr = _grade(value, cfg)
+    word = "stable" if passed else "drifted"
+    return result(check, DRIFT, severity=sev, passed=passed, value=value, threshold=thr, venue=venue,
+                  subject=column, message=f"{where}: PSI {value:.3f} vs reference ({word}; "
+                                          f"{n_cur} today, {n_ref} reference)")
+
+
+def drift_rows(current: pl.DataFrame, reference: pl.DataFrame, cfg: MonitorSettings) -> list[dict[str, Any]]:
+    """PSI rows for the day's features frame against the reference features frame."""
+    rows = []
+    for col in FEATURE_COLUMNS:
+        if col in current.columns and col in reference.columns:
+            rows.append(_psi_row("psi_feature", col, reference.get_column(col), current.get_column(col), cfg))
+    for venue in sorted(set(current.get_column("venue").to_list())):
+        cur_v = current.filter(pl.col("venue") == venue)
+        ref_v = reference.filter(pl.col("venue") == venue)
+        if ref_v.height == 0:
+            rows.append(result("psi_outcome", DRIFT, venue=venue, message=f"{venue}: not in the reference window"))
+            continue
+        slip = "arrival_slippage_bps"
+        rows.append(_psi_row("psi_outcome", slip, ref_v.filter(pl.col("filled") == 1).get_column(slip),
+                             cur_v.filter(pl.col("filled") == 1).get_column(slip), cfg, venue))
+        rows.append(_psi_row("psi_outcome", "filled", ref_v.get_column("filled"), cur_v.get_column("filled"),
+                             cfg, venue))
+    return rows
+
+
+def drift_checks(day: date, lake: Lake, reference: tuple[date, date] | None, cfg: MonitorSettings,
+                 *, window_days: int = 20) -> list[dict[str, Any]]:
+    """All drift checks for ``day``; info rows when the day's features or a reference are missing."""
+    if not lake.exists("features", day):
+        return [result("drift", DRIFT, message=f"no features partition for {day.isoformat()}: drift skipped")]
+    ref_window = reference or default_reference(lake, day, window_days)
+    if ref_window is None:
+        return [result("drift", DRIFT, message="no reference window (no earlier features): drift skipped")]
+    cols = ["venue", *FEATURE_COLUMNS, *OUTCOMES]
+    ref = (lake.read("features", start=ref_window[0], end=ref_window[1]).filter(pl.col("date") != day)
+           .select(cols).collect())
+    if ref.height == 0:
+        return [result("drift", DRIFT, message=f"reference window {ref_window[0]}..{ref_window[1]} is empty: "
+                                               "drift skipped")]
+    cur = lake.read("features", [day]).select(cols).collect()
+    return drift_rows(cur, ref, cfg)

@@ -1,0 +1,239 @@
+"""Nightly retrain: train the challenger, backtest it against the champion and the static waterfall,
+gate, log everything to MLflow, register the challenger and move the champion alias on a pass.
+
+Windows (trading days present in the lake's ``features`` dataset, up to ``day`` inclusive):
+- challenger: the last ``settings.train.window_days`` days ending at ``day``;
+- backtest: the last ``settings.backtest.folds`` days are test days, each with its own fold model
+  trained on the window ending ``settings.backtest.embargo_days`` days before it.
+
+Idempotent: every registered version carries a ``run_key`` tag (default ``<day>:<data hash>``); if a
+version with the key exists, its summary is returned and nothing is trained or registered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from importlib import metadata
+from typing import Any
+
+import polars as pl
+
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.config.version import code_version
+from sor_pipeline.learning import plots
+from sor_pipeline.learning.backtest import candidate_rows, regret, venue_day_stats, walk_forward
+from sor_pipeline.learning.gate import evaluate_gate
+from sor_pipeline.learning.router_model import RouterModel
+from sor_pipeline.learning.train import Mapper, TrainConfig, train_router
+from sor_pipeline.promotion.champion import NIGHT_TAG, champion_at_start
+from sor_pipeline.storage import registry
+from sor_pipeline.storage.lake import Lake
+
+RUN_KEY_TAG = "run_key"
+
+
+@dataclass
+class RetrainResult:
+    """Summary of one retrain. ``cost_diff_bps`` = challenger - champion (or - static on the first run),
+    bps per order, negative = challenger better. ``per_day`` has, per test day, the mean cost per order
+    (bps) of ``static``, ``challenger``, ``champion`` (None if none) and ``oracle`` (None off-simulator)."""
+
+    day: str
+    promoted: bool
+    champion_version: str | None
+    challenger_version: str
+    p_value: float
+    cost_diff_bps: float
+    run_id: str
+    verdict: str
+    reasons: list[str]
+    cost_source: str
+    run_key: str
+    data_hash: str
+    per_day: list[dict[str, Any]] = field(default_factory=list)
+    reused: bool = False
+    gate_passed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a model depends on (from package metadata)."""
+    out = {"python": platform.python_version()}
+    for dist in ("xgboost-cpu", "xgboost", "polars", "numpy", "mlflow", "scipy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def data_hash(lake: Lake, days: list[date], datasets: tuple[str, ...] = ("features", "sim_oracle")) -> str:
+    """sha256 over the per-partition hashes of ``datasets`` for ``days`` (missing partitions skipped)."""
+    h = hashlib.sha256()
+    for name in datasets:
+        for d in days:
+            if lake.exists(name, d):
+                h.update(f"{name}/{d}:{lake.partition_hash(name, d)}".encode())
+    return h.hexdigest()
+
+
+def fit_json(obj: Any, limit: int) -> str:
+    """``obj`` as JSON of at most ``limit`` characters that still parses: a list keeps its newest
+    (last) items that fit; a mapping keeps its scalar values and says ``"truncated": true``."""
+    text = json.dumps(obj, default=str)
+    if len(text) <= limit:
+        return text
+    if isinstance(obj, list):
+        for start in range(1, len(obj) + 1):
+            text = json.dumps(obj[start:], default=str)
+            if len(text) <= limit:
+                return text
+    if isinstance(obj, dict):
+        scalars = {k: v for k, v in obj.items() if isinstance(v, str | int | float | bool) or v is None}
+        text = json.dumps({**scalars, "truncated": True}, default=str)
+        if len(text) <= limit:
+            return text
+    return json.dumps({"truncated": True})
+
+
+def _per_day(days: pl.DataFrame) -> list[dict[str, Any]]:
+    cols = {"static": "cost_static", "challenger": "cost_challenger", "champion": "cost_champion",
+            "oracle": "cost_oracle"}
+    return [{"date": str(r["date"]), "n_requests": r["n_requests"], **{k: r.get(c) for k, c in cols.items()}}
+            for r in days.iter_rows(named=True)]
+
+
+def _reuse(settings: Settings, version: str) -> RetrainResult:
+    tags = registry.version_tags(settings, version)
+    return RetrainResult(
+        day=tags.get("day", ""), promoted=tags.get("promoted") == "true",
+        champion_version=registry.champion_version(settings), challenger_version=version,
+        p_value=float(tags.get("p_value", "nan")), cost_diff_bps=float(tags.get("cost_diff_bps", "nan")),
+        run_id=tags.get("run_id", ""), verdict=tags.get("gate_verdict", ""),
+        reasons=json.loads(tags.get("gate_reasons", "[]")), cost_source=tags.get("cost_source", ""),
+        run_key=tags.get(RUN_KEY_TAG, ""), data_hash=tags.get("data_hash", ""),
+        per_day=json.loads(tags.get("per_day_costs", "[]")), reused=True,
+        gate_passed=tags.get("gate_verdict") == "pass")
+
+
+def min_history_days(settings: Settings) -> int:
+    """Feature days needed before a retrain can be judged: the folds, the embargo and 2 training days."""
+    return settings.backtest.folds + settings.backtest.embargo_days + 2
+
+
+def skipped_result(day: date, reason: str) -> RetrainResult:
+    """No challenger tonight (e.g. too little history): nothing is registered or promoted."""
+    return RetrainResult(day=day.isoformat(), promoted=False, champion_version=None, challenger_version="",
+                         p_value=float("nan"), cost_diff_bps=float("nan"), run_id="", verdict="skipped",
+                         reasons=[reason], cost_source="", run_key="", data_hash="")
+
+
+def finalize_promotion(settings: Settings, version: str, *, gate_passed: bool,
+                       sandbox: dict[str, Any] | None) -> bool:
+    """Move the champion alias to ``version`` only if the gate passed and the sandbox passed (or was not
+    required); record the outcome on the version either way. Returns whether it was promoted."""
+    sandbox_ok = sandbox is None or bool(sandbox.get("passed"))
+    promoted = gate_passed and sandbox_ok
+    if promoted:
+        registry.promote(settings, version)
+    tags = {"promoted": str(promoted).lower()}
+    if sandbox is not None:
+        tags["sandbox"] = fit_json(sandbox, settings.retrain.tag_max_chars)
+    registry.set_version_tags(settings, version, tags)
+    return promoted
+
+
+def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
+                run_key: str | None = None, train_config: TrainConfig | None = None,
+                promote: bool = True, mapper: Mapper | None = None) -> RetrainResult:
+    """The nightly retrain for trading date ``day`` (see the module docstring). With ``promote=False``
+    the challenger is registered and judged but the alias is left for :func:`finalize_promotion`
+    (the nightly runs its sandbox stage in between)."""
+    t0 = time.perf_counter()
+    available = [d for d in lake.dates("features") if d <= day]
+    if day not in available:
+        raise ValueError(f"no features partition for {day}")
+    if len(available) < min_history_days(settings):
+        return skipped_result(day, f"insufficient history: {len(available)} feature days < "
+                                   f"{min_history_days(settings)} (folds + embargo + 2)")
+    need = settings.train.window_days + settings.backtest.embargo_days + settings.backtest.folds
+    window = available[-need:]
+    train_days = available[-settings.train.window_days:]
+    dhash = data_hash(lake, window)
+    run_key = run_key or f"{day.isoformat()}:{dhash[:16]}"
+    existing = registry.find_version(settings, RUN_KEY_TAG, run_key)
+    if existing is not None:
+        return _reuse(settings, existing)
+
+    features = lake.read("features", days=window).collect()
+    test_days = window[-settings.backtest.folds:]
+    oracle = None
+    if settings.backtest.grade_with_simulator_truth:  # the closed-loop demo's explicit choice, never sniffed
+        missing = [d for d in test_days if not lake.exists("sim_oracle", d)]
+        if missing:
+            raise ValueError(f"backtest.grade_with_simulator_truth is on but the lake has no sim_oracle for "
+                             f"{', '.join(map(str, missing))}")
+        oracle = lake.read("sim_oracle", days=window).collect()
+    # the champion this night started with (a re-run after its own promotion must not face itself)
+    champion_before = champion_at_start(settings, day)
+    champion = (registry.load_version(settings, champion_before, RouterModel.load)
+                if champion_before is not None else None)
+
+    backtest = walk_forward(features, settings, champion=champion, oracle=oracle,
+                            train_fn=lambda frame: train_router(frame, train_config, mapper=mapper)[0])
+    verdict = evaluate_gate(backtest.days, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
+                            data_checks_ok=data_checks_ok)
+    train_frame = features.filter(pl.col("date").is_in(train_days))
+    meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
+    challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
+    per_day = _per_day(backtest.days)
+
+    code = code_version()
+    tags = {NIGHT_TAG: day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
+            "code_version": code, RUN_KEY_TAG: run_key}
+    params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
+                              "backtest_folds": settings.backtest.folds, "embargo_days": settings.backtest.embargo_days,
+                              "champion_version_before": champion_before or "none",
+                              "cost_source": backtest.cost_source, **asdict(train_config or TrainConfig()),
+                              **{f"lib_{k}": v for k, v in library_versions().items()}}
+    requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
+    example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))
+    with registry.parent_run(settings, f"retrain-{day.isoformat()}", tags) as run_id:
+        registry.log_params(params)
+        registry.log_venue_runs(reports, {"train_window": tags["train_window"], "data_hash": dhash},
+                                figures=plots.venue_figures)
+        registry.log_metrics({**verdict.metrics(), **{f"regret_{k}_bps": v for k, v in regret(backtest).items()}})
+        for r in backtest.ranking.iter_rows(named=True):
+            registry.log_metrics({f"{r['model']}_rank_spearman": r["spearman"],
+                                  f"{r['model']}_top1_agreement": r["top1_agreement"]})
+        for i, r in enumerate(backtest.days.iter_rows(named=True)):
+            registry.log_metrics({k: v for k, v in r.items() if k.startswith(("cost_", "dr_", "ips_"))
+                                  and v is not None}, step=i)
+        registry.log_json(verdict.to_dict(), "gate/verdict.json")
+        registry.log_json(backtest.folds, "backtest/folds.json")
+        registry.log_table(backtest.days, "gate/per_day.csv")
+        registry.log_table(backtest.venue_metrics, "backtest/venue_metrics.csv")
+        registry.log_table(backtest.ranking, "backtest/ranking.csv")
+        model_uri = registry.log_router_model(challenger, example)
+        registry.log_metrics({"retrain_seconds": time.perf_counter() - t0})
+    limit = settings.retrain.tag_max_chars
+    version_tags = {**tags, "gate_verdict": verdict.verdict, "gate_reasons": fit_json(verdict.reasons, limit),
+                    "p_value": repr(float(verdict.p_value)), "cost_diff_bps": repr(float(verdict.cost_diff_bps)),
+                    "cost_source": backtest.cost_source, "run_id": run_id,
+                    "promoted": str(verdict.passed and promote).lower() if promote else "pending",
+                    "per_day_costs": fit_json(per_day, limit)}
+    version = registry.register_model(settings, model_uri, version_tags)
+    if verdict.passed and promote:
+        registry.promote(settings, version)
+    return RetrainResult(
+        day=day.isoformat(), promoted=verdict.passed and promote, champion_version=registry.champion_version(settings),
+        challenger_version=version, p_value=verdict.p_value, cost_diff_bps=verdict.cost_diff_bps, run_id=run_id,
+        verdict=verdict.verdict, reasons=verdict.reasons, cost_source=backtest.cost_source, run_key=run_key,
+        data_hash=dhash, per_day=per_day, gate_passed=verdict.passed)

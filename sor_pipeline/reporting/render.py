@@ -1,0 +1,178 @@
+"""``build_report``: the best-execution report for ``start..end`` as self-contained HTML, PDF and a legacy
+Rule 605 file, plus a JSON-ready summary.
+
+Reproducible by construction: no wall-clock time anywhere (dates come from the data), figures are
+deterministic SVG, every table is sorted on its keys, the PDF carries no creation date, and the report
+names the partitions it read with their sha256, the code version and the champion model version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import polars as pl
+
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.config.version import code_version
+from sor_pipeline.reporting import governance, outliers, performance, plots, routing, rule605, summary
+from sor_pipeline.reporting.data import ReportData, load
+from sor_pipeline.reporting.tables import Table
+from sor_pipeline.storage.lake import Lake
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TITLE = "Best-execution report"
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """Paths of the written files and the JSON-ready ``summary`` (dates, counts, tests, versions, paths)."""
+
+    html: Path
+    pdf: Path
+    rule605: Path
+    summary: dict[str, Any]
+
+
+def _para(text: str, cls: str = "") -> dict[str, str]:
+    return {"text": text, "cls": cls}
+
+
+def _fmt_num(v: Any, spec: str = "{:.2f}") -> str:
+    return "n/a" if v is None else spec.format(v)
+
+
+def _test_text(t: dict[str, Any]) -> str:
+    if t["n_days"] < 2 or t["p_value"] is None:
+        return f"{t['label']}: {t['n_days']} paired day(s) — too few (or no variation) for a test."
+    return (f"{t['label']}: mean daily difference {_fmt_num(t['mean_diff_bps'])} bps over {t['n_days']} days "
+            f"(> 0 = ML cheaper); {t['method']}: t = {_fmt_num(t['t_stat'])}, p = {_fmt_num(t['p_value'], '{:.4f}')}, "
+            f"bootstrap 95% CI [{_fmt_num(t['boot_low'])}, {_fmt_num(t['boot_high'])}] bps.")
+
+
+def _partition_table(data: ReportData) -> Table:
+    frame = pl.DataFrame({"dataset": [p.dataset for p in data.partitions], "date": [p.day for p in data.partitions],
+                          "sha256": [p.sha256 for p in data.partitions]},
+                         schema={"dataset": pl.String, "date": pl.Date, "sha256": pl.String})
+    return Table("partitions", "Lake partitions read (sha256 over file names and bytes, Lake.partition_hash)", frame)
+
+
+def build_sections(data: ReportData, lake: Lake, settings: Settings, code: str) -> tuple[list[dict[str, Any]],
+                                                                                          dict[str, Any]]:
+    """Sections for the template and the summary figures (tables as lists of dicts)."""
+    perf_tables, tests = performance.performance(data, settings)
+    used = governance.routing_versions(data)
+    info = governance.registry_info(settings, used["version"].to_list())
+    drift = governance.drift_table(data, lake, info)
+    gov_paras = [_para(info["note"], "warn")] if info["champion"] is None else [
+        _para(f"Champion: version {info['champion']} (alias '{settings.mlflow.champion_alias}' of model "
+              f"'{settings.mlflow.model_name}'); promoted by the nightly of "
+              f"{info['versions'].get(info['champion'], {}).get('day', 'n/a')}.")]
+    if drift is None:
+        gov_paras.append(_para("No drift figures: no monitoring drift rows for the period and no champion "
+                               "training window with features to compare against."))
+    perf_paras = [_para(_test_text(tests["realized"]))]
+    if "oracle" in tests:
+        perf_paras.append(_para(_test_text(tests["oracle"])))
+        gap = tests.get("captured_gap_share")
+        perf_paras.append(_para(f"Share of the static-to-oracle gap closed by the ML router: "
+                                f"{'n/a' if gap is None else f'{gap:.1%}'}."))
+    else:
+        perf_paras.append(_para("No simulator oracle in the lake for this period: oracle comparison not shown."))
+    figs = plots.figures(data.tca_child)
+    sections: list[dict[str, Any]] = [
+        {"id": "summary", "title": "Summary", "tables": summary.summary_tables(data), "figures": figs[:1],
+         "paragraphs": []},
+        {"id": "venues", "title": "Venue execution quality (Rule 605 style)",
+         "tables": routing.venue_quality_tables(data), "figures": figs[2:3],
+         "paragraphs": [_para("The legacy pipe-delimited Rule 605 file of this table (per venue, month and symbol) "
+                              "is written next to this report.")]},
+        {"id": "routing", "title": "Routing (Rule 606(b)(3) and RTS 28 style)",
+         "tables": [routing.routing_table(data), routing.rts28_table(data)], "figures": figs[1:2], "paragraphs": []},
+        {"id": "router", "title": "Router performance: ML vs static waterfall", "tables": perf_tables,
+         "figures": [], "paragraphs": perf_paras},
+        {"id": "governance", "title": "Model governance",
+         "tables": [governance.versions_table(info, used), *([drift] if drift is not None else [])],
+         "figures": [], "paragraphs": gov_paras},
+        {"id": "outliers", "title": "Outliers", "tables": outliers.outlier_tables(data), "figures": [],
+         "paragraphs": []},
+        {"id": "reproducibility", "title": "Reproducibility", "tables": [_partition_table(data)], "figures": [],
+         "paragraphs": [_para(f"Code version: {code}. Champion model version: {info['champion'] or 'none'}. "
+                              f"Period {data.start}..{data.end}.")]},
+    ]
+    figures: dict[str, Any] = {t.key: t.frame.to_dicts() for s in sections for t in s["tables"]}
+    extra = {"tests": tests, "champion_version": info["champion"], "versions": info["versions"],
+             "figures": figures}
+    return sections, extra
+
+
+def render_html(sections: list[dict[str, Any]], *, start: date, end: date, n_days: int, code: str,
+                model_version: str) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return env.get_template("report.html.j2").render(
+        title=TITLE, css=css, sections=sections, start=start.isoformat(), end=end.isoformat(), n_days=n_days,
+        code_version=code, model_version=model_version)
+
+
+@contextmanager
+def _source_date(epoch_s: int) -> Iterator[None]:
+    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) set for the block, restored after: fontTools
+    stamps each embedded font subset with it instead of the wall clock."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch_s)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
+
+
+def write_pdf(html: str, path: Path, as_of: date | None = None) -> Path:
+    """PDF via WeasyPrint (system pango); no creation/modification date, a fixed identifier and font
+    subsets stamped with ``as_of`` (00:00 UTC; default 1970-01-01) -> the same bytes on every run."""
+    import weasyprint  # imported lazily: pango start-up is slow
+
+    stamp = int(datetime.combine(as_of, time.min, tzinfo=UTC).timestamp()) if as_of else 0
+    with _source_date(stamp):
+        weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
+            str(path), pdf_identifier=b"sor-best-execution", custom_metadata=False)
+    return path
+
+
+def build_report(start: date, end: date, lake: Lake, settings: Settings, out_dir: Path | None = None) -> ReportResult:
+    """Write ``best_execution_<start>_<end>.html`` / ``.pdf`` and ``rule605_<start>_<end>.txt`` under
+    ``out_dir`` (default ``settings.reports_dir``) for trading dates ``start..end`` inclusive."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    out = Path(out_dir) if out_dir is not None else settings.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{start.isoformat()}_{end.isoformat()}"
+    data = load(lake, start, end)
+    code = code_version(short=True)
+    sections, extra = build_sections(data, lake, settings, code)
+    model = extra["champion_version"] or "none registered"
+    html = render_html(sections, start=start, end=end, n_days=len(data.days), code=code, model_version=model)
+    html_path = out / f"best_execution_{stem}.html"
+    html_path.write_text(html, encoding="utf-8")
+    pdf_path = write_pdf(html, out / f"best_execution_{stem}.pdf", as_of=end)
+    r605 = rule605.write_rule605(rule605.export_frame(data), out / f"rule605_{stem}.txt")
+    summ: dict[str, Any] = {
+        "start": start.isoformat(), "end": end.isoformat(), "days": [d.isoformat() for d in data.days],
+        "html": str(html_path), "pdf": str(pdf_path), "rule605": str(r605), "code_version": code,
+        "model_version": extra["champion_version"], "parent_orders": data.parents.height,
+        "child_orders": data.children.height, "fills": data.fills.height,
+        "partitions": [{"dataset": p.dataset, "date": p.day.isoformat(), "sha256": p.sha256}
+                       for p in data.partitions],
+        "tests": extra["tests"], "versions": extra["versions"], "tables": extra["figures"],
+    }
+    return ReportResult(html=html_path, pdf=pdf_path, rule605=r605, summary=summ)

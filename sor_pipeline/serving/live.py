@@ -1,0 +1,301 @@
+"""LiveRouter: load the champion once, then route one order in microseconds, never raising.
+
+    router = LiveRouter.from_registry(settings)            # models:/<name>@champion, or version="7"
+    route = router.route(order, snapshot)                  # Route: ranked venues + allocation legs
+    router.stats.fallbacks                                  # routes served by the static waterfall
+
+Per order: online features (:mod:`sor_pipeline.features.online`, ~3 µs) into a preallocated
+(V, F) buffer, one call into the compiled tree kernel for both models of every venue plus expected
+cost and ranking (:mod:`sor_pipeline.serving.compiled`), then the dynamic waterfall
+(:mod:`sor_pipeline.serving.allocation`). No polars/pandas/MLflow in the order path.
+
+Fallback: no model (load failed / no champion), a non-finite score, or any unexpected exception in the
+order path gives the static waterfall (``Settings.router.static_waterfall``) with ``Route.fallback = True``,
+a logged warning (rate-limited: the 1st, 10th, 100th, ... of each reason) and ``stats.fallbacks += 1``.
+Costs are in bps, + = cost; quantities in shares; times UTC epoch ns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sor_pipeline.config.settings import Settings
+from sor_pipeline.features.online import (
+    ALL_FEATURES,
+    ORDER_FEATURES,
+    TimeOfDay,
+    order_features,
+    order_features_batch,
+    venue_stats_matrix,
+)
+from sor_pipeline.learning.router_model import RouterModel
+from sor_pipeline.serving.allocation import AllocationConfig, allocate, venue_caps
+from sor_pipeline.serving.compiled import CompiledScorer, ReferenceScorer, RouteBuffers, Scores, buffers, make_scorer
+from sor_pipeline.serving.types import NAN, Allocation, MarketSnapshot, Order, Route, RouterStats
+
+log = logging.getLogger(__name__)
+_N_ORDER = len(ORDER_FEATURES)
+_KINDS = {1: "split", 2: "remainder", 3: "split+remainder"}
+
+
+class LiveRouter:
+    """Scores every venue for one order and returns a ranked, allocated Route (see module docstring).
+
+    Not thread-safe (it reuses preallocated buffers): use one router per thread; the compiled kernel
+    itself is re-entrant."""
+
+    def __init__(self, model: RouterModel | None, *, static_waterfall: Sequence[str], version: str | None = None,
+                 timezone: str = "America/New_York", allocation: AllocationConfig | None = None,
+                 scorer: str = "compiled", cache_dir: Path | None = None, load_error: str | None = None) -> None:
+        self.stats = RouterStats()
+        self.static_waterfall = list(static_waterfall)
+        self.allocation = allocation or AllocationConfig()
+        self.version = version
+        self._tod = TimeOfDay(timezone)
+        self._warned: dict[str, int] = {}
+        self._scorer: CompiledScorer | ReferenceScorer | None = None
+        self.model = model
+        self.load_error = load_error
+        if model is not None:
+            try:
+                self._scorer = make_scorer(model, cache_dir, prefer=scorer)
+            except Exception as exc:  # a broken artefact must not take the order path down
+                self.load_error = f"scorer: {exc!r}"
+                self.stats.load_failures += 1
+                log.warning("router: cannot build a scorer for the model (%s); static waterfall only", exc)
+        if self._scorer is None and self.load_error is None:
+            self.load_error = "no model"
+        self.venues: list[str] = self._scorer.venues if self._scorer else []
+        self.venue_types: list[str] = self._scorer.venue_types if self._scorer else []
+        self._type_map = dict(zip(self.venues, self.venue_types, strict=True))
+        self._policy_name = f"model:{self.version or 'local'}" if self._scorer is not None else "static"
+        self._static_is_lit = [i == len(self.static_waterfall) - 1 for i in range(len(self.static_waterfall))]
+        self._single: RouteBuffers | None = None
+        self._batch: RouteBuffers | None = None
+        self._buffers(1)
+
+    # ----------------------------------------------------------------------------------------------
+    # construction
+    @classmethod
+    def from_registry(cls, settings: Settings, version: str | None = None, **kw: object) -> LiveRouter:
+        """Load ``models:/<name>@<champion_alias>`` (or the pinned ``version``) through the registry, once.
+        Never raises: without a loadable model the router serves the static waterfall."""
+        model: RouterModel | None = None
+        err: str | None = None
+        try:
+            from sor_pipeline.storage import registry  # lazy: MLflow is imported only to load the model
+
+            resolved = version or registry.champion_version(settings)
+            if resolved is None:
+                err = f"no '{settings.mlflow.champion_alias}' version of model '{settings.mlflow.model_name}'"
+            else:
+                model = registry.load_version(settings, resolved, RouterModel.load)
+                version = resolved
+        except Exception as exc:
+            err = f"load failed: {exc!r}"
+        kw.setdefault("cache_dir", settings.router_cache_dir)
+        router = cls(model, static_waterfall=settings.router.static_waterfall, version=version,
+                     timezone=settings.market.timezone, load_error=err,
+                     **kw)  # type: ignore[arg-type]
+        if err is not None:
+            router.stats.load_failures += 1
+            log.warning("router: %s; routing with the static waterfall %s", err, settings.router.static_waterfall)
+        return router
+
+    @property
+    def ready(self) -> bool:
+        """True when a model scorer is loaded (otherwise every route is a static fallback)."""
+        return self._scorer is not None
+
+    @property
+    def scorer(self) -> CompiledScorer | ReferenceScorer | None:
+        """The model scorer (None without a model)."""
+        return self._scorer
+
+    @property
+    def scorer_kind(self) -> str:
+        return self._scorer.kind if self._scorer is not None else "none"
+
+    @property
+    def policy_name(self) -> str:
+        """``model:<version>`` (the registry version, or ``local``) or ``static`` without a model."""
+        return self._policy_name
+
+    def _buffers(self, n: int) -> None:
+        """(Re)allocate the order-path buffers for batches of up to ``n`` orders, and the struct codecs
+        that move one order's values in and out of them (~0.3 µs each, 3x cheaper than numpy)."""
+        nv = max(len(self.venues), 1)
+        self._pack_of = struct.Struct(f"{_N_ORDER + 2}d").pack_into
+        self._pack_disp = struct.Struct(f"{nv}d").pack_into
+        self._no_disp = (NAN,) * nv
+        self._ints = struct.Struct(f"{nv}i").unpack_from
+        self._dbls = struct.Struct(f"{nv}d").unpack_from
+        self._ranked = struct.Struct(f"{3 * nv}d").unpack_from
+        self._single = self._batch = None
+        if isinstance(self._scorer, CompiledScorer):
+            self._single = buffers(self._scorer, 1, _N_ORDER, self.allocation)
+            if n > 1:
+                self._batch = buffers(self._scorer, n, _N_ORDER, self.allocation, per_row_stats=True)
+        self._vs_key: object = object()
+
+    # ----------------------------------------------------------------------------------------------
+    # the order path
+    def features(self, order: Order, snap: MarketSnapshot) -> np.ndarray:
+        """The (V, F) model input of ``order`` (venues in :attr:`venues` order, ALL_FEATURES columns,
+        NaN = missing): exactly what :meth:`route` scores. For parity checks and debugging."""
+        x = np.empty((len(self.venues), len(ALL_FEATURES)))
+        x[:, :_N_ORDER] = order_features(order, snap, self._tod)
+        x[:, _N_ORDER:] = venue_stats_matrix(self.venues, snap.venue_stats)
+        return x
+
+    def route(self, order: Order, snap: MarketSnapshot) -> Route:
+        """Ranked venues and allocation legs for ``order`` given ``snap``. Never raises."""
+        self.stats.routes += 1
+        b = self._single
+        if b is None:
+            if self._scorer is None:
+                return self.static_route(order, snap, self.load_error or "no model")
+            return self._route_python([order], [snap])[0]
+        try:
+            adv = snap.adv
+            row = order_features(order, snap, self._tod)
+            self._pack_of(b.raw["of"], 0, *row, order.qty, NAN if adv is None else adv)
+            vs = snap.venue_stats
+            if vs is not self._vs_key:
+                b.vs[0] = venue_stats_matrix(self.venues, vs)
+                self._vs_key = vs
+            disp = snap.displayed
+            self._pack_disp(b.raw["disp"], 0, *([disp.get(v, NAN) for v in self.venues] if disp else self._no_disp))
+            if b.run(1):
+                self.stats.nonfinite += 1
+                return self.static_route(order, snap, "non-finite score")
+            return self._build(b, 0, order)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.exception("router: unexpected error in the order path")
+            return self.static_route(order, snap, f"error: {exc!r}")
+
+    def route_batch(self, orders: Sequence[Order], snaps: Sequence[MarketSnapshot]) -> list[Route]:
+        """Routes for many orders with one compiled call (same result as :meth:`route` one by one)."""
+        n = len(orders)
+        self.stats.routes += n
+        if self._scorer is None:
+            return [self.static_route(o, s, self.load_error or "no model") for o, s in zip(orders, snaps, strict=True)]
+        if self._single is None:
+            return self._route_python(orders, snaps)
+        try:
+            if self._batch is None or self._batch.n < n:
+                self._buffers(max(n, 2))
+            b = self._batch
+            assert b is not None
+            venues = self.venues
+            first = snaps[0].venue_stats if n else None
+            if all(s.venue_stats is first for s in snaps):  # the usual case: one mapping for the day
+                b.vs[:n] = venue_stats_matrix(venues, first)
+            else:
+                mats: dict[int, np.ndarray] = {}
+                for i, s in enumerate(snaps):
+                    mat = mats.get(id(s.venue_stats))
+                    if mat is None:
+                        mat = mats[id(s.venue_stats)] = venue_stats_matrix(venues, s.venue_stats)
+                    b.vs[i] = mat
+            b.of[:n, :_N_ORDER] = order_features_batch(orders, snaps, self._tod)
+            b.of[:n, _N_ORDER] = [o.qty for o in orders]
+            b.of[:n, _N_ORDER + 1] = [NAN if s.adv is None else s.adv for s in snaps]
+            no_disp = self._no_disp
+            b.disp[:n] = [[d.get(v, NAN) for v in venues] if d else no_disp for d in (s.displayed for s in snaps)]
+            if b.run(n):
+                self.stats.nonfinite += int(b.bad[:n].sum())
+            return self._build_many(b, n, orders, snaps)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.exception("router: unexpected error in the batch order path")
+            return [self.static_route(o, s, f"error: {exc!r}") for o, s in zip(orders, snaps, strict=True)]
+
+    def _build(self, b: RouteBuffers, i: int, order: Order) -> Route:
+        """Route object of order ``i`` from the kernel's outputs (struct unpacking, no numpy calls)."""
+        venues, nv = self.venues, len(self.venues)
+        ints, dbls = self._ints, self._dbls
+        raw = b.raw
+        names = [venues[j] for j in ints(raw["order"], i * nv * 4)]
+        rk = self._ranked(raw["ranked"], i * nv * 24)
+        p, s, c = list(rk[:nv]), list(rk[nv: 2 * nv]), list(rk[2 * nv:])
+        legs = []
+        for seq, (k, q, kind) in enumerate(zip(ints(raw["leg_rank"], i * nv * 4), dbls(raw["leg_qty"], i * nv * 8),
+                                               ints(raw["leg_kind"], i * nv * 4), strict=True), start=1):
+            if k < 0:
+                break
+            legs.append(Allocation(names[k], int(q), seq, c[k], p[k] * q, _KINDS[kind]))
+        return Route(order, names, legs, self._policy_name, False, b.fb.item(i), "", p, s, c, self._type_map)
+
+    def _build_many(self, b: RouteBuffers, n: int, orders: Sequence[Order],
+                    snaps: Sequence[MarketSnapshot]) -> list[Route]:
+        """Route objects of the first ``n`` orders (bulk conversions, then plain Python indexing)."""
+        venues, name, types = self.venues, self._policy_name, self._type_map
+        out: list[Route] = []
+        rows = zip(orders, b.bad[:n].tolist(), b.order[:n].tolist(), b.ranked[:n].tolist(), b.fb[:n].tolist(),
+                   b.leg_rank[:n].tolist(), b.leg_qty[:n].tolist(), b.leg_kind[:n].tolist(), strict=True)
+        for i, (o, bad, idx, (p, s, c), fb, lr, lq, lk) in enumerate(rows):
+            if bad:
+                out.append(self.static_route(o, snaps[i], "non-finite score"))
+                continue
+            names = [venues[j] for j in idx]
+            legs = []
+            for j, k in enumerate(lr):  # legs are packed first; the kernel pads the rest with -1
+                if k < 0:
+                    break
+                q = lq[j]
+                legs.append(Allocation(names[k], int(q), j + 1, c[k], p[k] * q, _KINDS[lk[j]]))
+            out.append(Route(o, names, legs, name, False, fb, "", p, s, c, types))
+        return out
+
+    def _route_python(self, orders: Sequence[Order], snaps: Sequence[MarketSnapshot]) -> list[Route]:
+        """Order path without the compiled kernel (XGBoost reference scorer, allocation in Python)."""
+        out: list[Route] = []
+        for order, snap in zip(orders, snaps, strict=True):
+            try:
+                assert self._scorer is not None
+                sc: Scores = self._scorer.score(self.features(order, snap)[None])
+                if sc.bad[0]:
+                    self.stats.nonfinite += 1
+                    out.append(self.static_route(order, snap, "non-finite score"))
+                    continue
+                idx = sc.order[0].tolist()
+                names = [self.venues[j] for j in idx]
+                p = [float(sc.p_fill[0, j]) for j in idx]
+                s = [float(sc.slippage_bps[0, j]) for j in idx]
+                c = [float(sc.expected_cost_bps[0, j]) for j in idx]
+                caps = venue_caps(names, order.qty, snap.adv, snap.displayed, self.allocation)
+                legs = allocate(order.qty, names, [self._type_map[v] == "LIT" for v in names], p, c, caps,
+                                self.allocation)
+                out.append(Route(order, names, legs, self.policy_name, False, float(sc.fallback_bps[0]), "",
+                                 p, s, c, self._type_map))
+            except Exception as exc:
+                self.stats.errors += 1
+                log.exception("router: unexpected error in the order path")
+                out.append(self.static_route(order, snap, f"error: {exc!r}"))
+        return out
+
+    def static_route(self, order: Order, snap: MarketSnapshot, reason: str) -> Route:
+        """The static waterfall: venues in ``static_waterfall`` order, no scores (NaN); legs capped by
+        displayed size / ADV share, the remainder to the last venue (the waterfall's lit end)."""
+        self.stats.fallbacks += 1
+        self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        count = self._warned.get(reason, 0) + 1
+        self._warned[reason] = count
+        if math.log10(count).is_integer():
+            log.warning("router: static-waterfall fallback (%s), %d time(s)", reason, count)
+        order_v = self.static_waterfall
+        try:
+            caps = venue_caps(order_v, order.qty, snap.adv, snap.displayed, self.allocation)
+            legs = allocate(order.qty, order_v, self._static_is_lit, [1.0] * len(order_v), [NAN] * len(order_v),
+                            caps, self.allocation)
+        except Exception:
+            legs = []
+        return Route(order, list(order_v), legs, "static", True, NAN, reason, venue_types=self._type_map)

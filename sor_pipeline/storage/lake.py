@@ -1,0 +1,326 @@
+"""The lake: the only module that knows storage paths.
+
+Layout (docs/DESIGN.md, stable surface)::
+
+    $SOR_HOME/lake/<dataset>/date=YYYY-MM-DD/part-00000.parquet
+    $SOR_HOME/lake/quarantine/date=YYYY-MM-DD/<table>.parquet
+
+Plain hive-partitioned Parquet: any engine reads it without this code. The partition column
+``date`` lives in the path, never inside the files.
+
+Writes are atomic per partition: the new partition is written under ``.staging/``, the old one is
+moved to ``.trash/``, the new one renamed into place, the old one deleted. A crash at any point
+leaves either the old or the new partition complete; :meth:`Lake.recover` (run on every open) puts
+back an old partition whose replacement never arrived and clears leftovers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from schemas import TABLE_SCHEMAS, columns_of
+from sor_pipeline.storage.validation import Split, validate_split
+
+PARTITION = "date"
+PART_FILE = "part-00000.parquet"
+_STAGING = ".staging"
+_TRASH = ".trash"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset: its layer (primary, features, tca, ...), its schema (None = free-form) and
+    its row order inside a partition (``sort_by``; empty = as written)."""
+
+    name: str
+    layer: str
+    schema: type[pa.DataFrameModel] | None
+    description: str = ""
+    sort_by: tuple[str, ...] = ()
+
+
+CATALOG: dict[str, Dataset] = {}
+
+
+def register(dataset: Dataset) -> Dataset:
+    CATALOG[dataset.name] = dataset
+    return dataset
+
+
+#: Row order of the partitions that every stage looks up by (symbol, time): ``nbbo``, which the NBBO
+#: builder already emits in this order (so ingest writes it without a sort). The feature build's
+#: as-of index then needs no sort, and Parquet row-group statistics on ``symbol`` let any engine skip
+#: the other symbols. Stable: rows with equal keys keep their written order. (``depth`` is left in
+#: feed order: sorting a 10 M-row, 23-column day at ingest costs more than the feature build saves.)
+_BY_SYMBOL_TIME = ("symbol", "ts")
+_SORTED = {"nbbo": _BY_SYMBOL_TIME}
+
+for _name, _layer, _doc in [
+    ("parent_orders", "primary", "Parent (institutional) orders."),
+    ("child_orders", "primary", "Routing decisions, one per child order."),
+    ("fills", "primary", "Execution reports with a fill."),
+    ("venues", "primary", "Venue reference: type and fee schedule."),
+    ("quotes", "primary", "Venue top of book."),
+    ("nbbo", "primary", "National best bid and offer, derived from quotes."),
+    ("depth", "primary", "Venue book, 5 levels."),
+    ("trades", "primary", "Public prints."),
+    ("quarantine", "quarantine", "Rejected rows with reasons."),
+    ("features", "features", "Point-in-time features and forward labels per child order."),
+    ("tca_child", "tca", "Transaction-cost analysis per child order."),
+    ("tca_parent", "tca", "Transaction-cost analysis per parent order."),
+    ("tca_agg", "tca", "TCA aggregates by venue, day, symbol, order type, size bucket, policy."),
+    ("sim_oracle", "simulation", "Simulator ground truth: true expected cost of every venue per child."),
+]:
+    register(Dataset(_name, _layer, TABLE_SCHEMAS[_name], _doc, _SORTED.get(_name, ())))
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A validated partition written under ``.staging/`` and not yet visible (see :meth:`Lake.stage`)."""
+
+    table: str
+    day: date
+    read: int
+    written: int
+    quarantined: int
+    data_dir: Path
+    quarantine_file: Path | None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    dataset: str
+    date: date
+    read: int
+    written: int
+    quarantined: int
+    path: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"read": self.read, "written": self.written, "quarantined": self.quarantined, "path": self.path}
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def out_of_order(frame: pl.DataFrame, keys: Sequence[str]) -> bool:
+    """True when some row of ``frame`` sorts before the row above it by ``keys`` (lexicographic)."""
+    if frame.height < 2 or not keys:
+        return False
+    before = pl.lit(False)
+    tied = pl.lit(True)
+    for k in keys:
+        cur, prev = pl.col(k), pl.col(k).shift(1)
+        before = before | (tied & (cur < prev))
+        tied = tied & (cur == prev)
+    return bool(frame.select(before.fill_null(False).any()).item())
+
+
+def sorted_for(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in the row order of dataset ``name`` (itself, uncopied, when already in order)."""
+    ds = CATALOG.get(name)
+    keys = [k for k in (ds.sort_by if ds else ()) if k in frame.columns]
+    return frame.sort(keys, maintain_order=True) if out_of_order(frame, keys) else frame
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=1_000_000)
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+class Lake:
+    """Hive-partitioned Parquet datasets under ``root``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.recover()
+
+    # ----------------------------------------------------------------------------------------------
+    # paths
+    def dataset_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def partition_dir(self, name: str, day: date) -> Path:
+        return self.dataset_dir(name) / f"{PARTITION}={day.isoformat()}"
+
+    def dates(self, name: str) -> list[date]:
+        d = self.dataset_dir(name)
+        if not d.is_dir():
+            return []
+        out = [date.fromisoformat(p.name.split("=", 1)[1]) for p in d.iterdir()
+               if p.is_dir() and p.name.startswith(f"{PARTITION}=") and any(p.glob("*.parquet"))]
+        return sorted(out)
+
+    def exists(self, name: str, day: date) -> bool:
+        return any(self.partition_dir(name, day).glob("*.parquet"))
+
+    # ----------------------------------------------------------------------------------------------
+    # crash recovery
+    def recover(self) -> list[str]:
+        """Restore partitions whose replacement never landed; delete staging and trash leftovers."""
+        actions: list[str] = []
+        trash = self.root / _TRASH
+        if trash.is_dir():
+            for entry in sorted(trash.glob("*/*")):
+                dataset, stem = entry.parent.name, entry.name.rsplit(".", 1)[0]
+                target = self.dataset_dir(dataset) / stem
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(entry, target)
+                    actions.append(f"restored {dataset}/{stem}")
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    actions.append(f"removed old {dataset}/{stem}")
+        staging = self.root / _STAGING
+        if staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
+            actions.append("cleared staging")
+        return actions
+
+    # ----------------------------------------------------------------------------------------------
+    # writing
+    def prepare(self, name: str, frame: pl.DataFrame, day: date,
+                extra_failures: Sequence[pl.DataFrame] = (), rejects: pl.DataFrame | None = None) -> Split:
+        """Validate ``frame`` for ``name`` without touching storage (raises ContractError)."""
+        ds = CATALOG[name]
+        if ds.schema is None:
+            return Split(table=name, good=frame, quarantine=pl.DataFrame(), read=frame.height)
+        return validate_split(frame, ds.schema, table=name, extra_failures=extra_failures, rejects=rejects)
+
+    def commit(self, split: Split, day: date) -> WriteResult:
+        """Write a prepared split: replace the data partition and that table's quarantine file."""
+        return self.publish(self.stage(split, day))
+
+    def write(self, name: str, frame: pl.DataFrame, day: date,
+              extra_failures: Sequence[pl.DataFrame] = (), rejects: pl.DataFrame | None = None) -> WriteResult:
+        """Validate, quarantine bad rows, and atomically replace partition ``day`` of ``name``."""
+        return self.commit(self.prepare(name, frame, day, extra_failures, rejects), day)
+
+    def stage(self, split: Split, day: date) -> Staged:
+        """Write a prepared split aside under ``.staging/`` (nothing visible changes), so the caller can
+        let go of its frames; :meth:`publish` makes it the partition, :meth:`discard` drops it."""
+        token = uuid.uuid4().hex[:12]
+        data = self._stage_frame(split.table, day, split.good, token)
+        quarantine = None
+        if CATALOG[split.table].schema is not None:
+            quarantine = self.root / _STAGING / "quarantine" / token / f"{split.table}.parquet"
+            _write_parquet(split.quarantine.select(list(columns_of(TABLE_SCHEMAS["quarantine"]))), quarantine)
+        return Staged(split.table, day, split.read, split.written, split.quarantined, data, quarantine)
+
+    def publish(self, staged: Staged) -> WriteResult:
+        """Move a staged partition (and its quarantine file) into place: atomic per partition."""
+        path = self._publish(staged.table, staged.day, staged.data_dir)
+        if staged.quarantine_file is not None:
+            target = self.partition_dir("quarantine", staged.day) / f"{staged.table}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.quarantine_file, target)
+            shutil.rmtree(staged.quarantine_file.parent, ignore_errors=True)
+        return WriteResult(staged.table, staged.day, staged.read, staged.written, staged.quarantined, str(path))
+
+    def discard(self, staged: Staged) -> None:
+        """Drop a staged partition that will not be published."""
+        shutil.rmtree(staged.data_dir, ignore_errors=True)
+        if staged.quarantine_file is not None:
+            shutil.rmtree(staged.quarantine_file.parent, ignore_errors=True)
+
+    def replace_partition(self, name: str, day: date, frame: pl.DataFrame) -> Path:
+        """Atomically replace one partition with ``frame`` (the ``date`` column is dropped), rows in
+        the dataset's ``sort_by`` order."""
+        return self._publish(name, day, self._stage_frame(name, day, frame, uuid.uuid4().hex[:12]))
+
+    def _stage_frame(self, name: str, day: date, frame: pl.DataFrame, token: str) -> Path:
+        if PARTITION in frame.columns:
+            frame = frame.drop(PARTITION)
+        stage = self.root / _STAGING / name / f"{self.partition_dir(name, day).name}.{token}"
+        _write_parquet(sorted_for(name, frame), stage / PART_FILE)
+        return stage
+
+    def _publish(self, name: str, day: date, stage: Path) -> Path:
+        """Staged partition -> live: old partition to trash, new one renamed in, trash deleted (a crash
+        in between is undone by :meth:`recover`)."""
+        target = self.partition_dir(name, day)
+        old = self.root / _TRASH / name / stage.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(target, old)
+        os.rename(stage, target)
+        _fsync_dir(target.parent)
+        if old.exists():
+            shutil.rmtree(old)
+        return target
+
+    def delete_partition(self, name: str, day: date) -> None:
+        target = self.partition_dir(name, day)
+        if target.exists():
+            shutil.rmtree(target)
+
+    # ----------------------------------------------------------------------------------------------
+    # reading
+    def files(self, name: str, days: Iterable[date] | None = None) -> list[Path]:
+        wanted = self.dates(name) if days is None else sorted(set(days))
+        out: list[Path] = []
+        for d in wanted:
+            out.extend(sorted(self.partition_dir(name, d).glob("*.parquet")))
+        return out
+
+    def read(self, name: str, days: Iterable[date] | None = None, *,
+             start: date | None = None, end: date | None = None) -> pl.LazyFrame:
+        """LazyFrame over the chosen partitions (all, a list, or ``start..end`` inclusive), with ``date``."""
+        chosen = self.dates(name) if days is None else sorted(set(days))
+        if start is not None:
+            chosen = [d for d in chosen if d >= start]
+        if end is not None:
+            chosen = [d for d in chosen if d <= end]
+        files = self.files(name, [d for d in chosen if self.exists(name, d)])
+        ds = CATALOG.get(name)
+        if not files:
+            schema: dict[str, pl.DataType | type[pl.DataType]] = dict(columns_of(ds.schema)) if ds and ds.schema else {}
+            schema.pop(PARTITION, None)
+            schema[PARTITION] = pl.Date
+            return pl.DataFrame(schema=schema).lazy()
+        return pl.scan_parquet(
+            [str(f) for f in files], hive_partitioning=True, hive_schema={PARTITION: pl.Date}
+        )
+
+    def read_day(self, name: str, day: date) -> pl.DataFrame:
+        return self.read(name, [day]).collect()
+
+    def partition_hash(self, name: str, day: date) -> str:
+        """sha256 over the partition's files (names and bytes): names the data in reports and runs."""
+        h = hashlib.sha256()
+        for f in self.files(name, [day]):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        return h.hexdigest()
+
+    def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with one view per non-empty dataset over the same files."""
+        con = con or duckdb.connect()
+        for name in sorted(CATALOG):
+            if self.dates(name):
+                glob = str(self.dataset_dir(name) / f"{PARTITION}=*" / "*.parquet")
+                con.read_parquet(glob, hive_partitioning=True).create_view(name, replace=True)
+        return con

@@ -1,0 +1,308 @@
+"""MLflow tracking and model registry: the only module that imports MLflow.
+
+- Tracking: the URI is ``settings.resolved_tracking_uri`` (embedded sqlite by default; an MLflow
+  server works the same); the experiment is created with ``settings.artifact_location``.
+- The router ships as ONE pyfunc model: :class:`RouterPyfunc` (stateless wrapper, no model state is
+  pickled) + artefact folder ``router/`` holding ``feature_spec.json`` and the XGBoost UBJSON
+  boosters. :func:`load_router_model` reads that folder back with the caller's loader, without pyfunc.
+- This module knows no model class (storage sits below learning): the model given to
+  :func:`log_router_model` is duck-typed (:class:`LoggableModel`), and the pyfunc finds its loader by
+  the dotted name recorded in the model's config (``loader``; versions logged before it was
+  recorded load with :data:`DEFAULT_LOADER`).
+- Registry: aliases only (never stages). ``settings.mlflow.champion_alias`` is what the live router loads;
+  the champion it replaced is kept under ``settings.mlflow.previous_alias`` for :func:`rollback`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import polars as pl
+import xgboost as xgb
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from sor_pipeline.config.settings import Settings
+
+ARTIFACT_KEY = "router"
+MODEL_NAME_IN_RUN = "router"
+#: ``module:attribute`` whose ``.load(folder)`` rebuilds a model logged without a ``loader`` config.
+DEFAULT_LOADER = "sor_pipeline.learning.router_model:RouterModel"
+M = TypeVar("M")
+
+
+class LoggableModel(Protocol):
+    """What :func:`log_router_model` needs of a model (the learning layer's RouterModel has it)."""
+
+    feature_columns: list[str]
+
+    def score(self, frame: pl.DataFrame) -> pl.DataFrame: ...
+
+    def save(self, folder: Path) -> Path: ...
+
+    def spec(self) -> dict[str, Any]: ...
+
+
+def _loader(dotted: str) -> Any:
+    module, _, attr = dotted.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (e.g. rollback with no previous champion)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# setup
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists; returns a client."""
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    if settings.mlflow.tracking_uri is None:
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow.registry_uri or settings.resolved_tracking_uri)
+    client = MlflowClient()
+    if client.get_experiment_by_name(settings.mlflow.experiment_name) is None:
+        client.create_experiment(settings.mlflow.experiment_name, artifact_location=settings.artifact_location)
+    mlflow.set_experiment(settings.mlflow.experiment_name)
+    return client
+
+
+# --------------------------------------------------------------------------------------------------
+# the pyfunc
+class RouterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+    """pyfunc face of a RouterModel: input rows (request_id, venue, FEATURE_COLUMNS...), output the
+    same keys with p_fill, slippage_bps, fallback_bps, expected_cost_bps (bps, + = cost)."""
+
+    def load_context(self, context) -> None:  # type: ignore[no-untyped-def]
+        loader = (getattr(context, "model_config", None) or {}).get("loader", DEFAULT_LOADER)
+        self.router = _loader(loader).load(context.artifacts[ARTIFACT_KEY])
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        frame = pl.from_pandas(pd.DataFrame(model_input))
+        out = self.router.score(frame)
+        return out.select("request_id", "venue", "venue_type", "p_fill", "slippage_bps", "fallback_bps",
+                          "expected_cost_bps").to_pandas()
+
+
+def pip_requirements() -> list[str]:
+    """Pinned runtime requirements of the pyfunc (given explicitly: inference is slow). The wrapper class
+    lives in ``sor_pipeline.storage.registry``, so loading also needs this project installed (the live router's env)."""
+    return [f"mlflow=={mlflow.__version__}", f"xgboost-cpu=={xgb.__version__}", f"polars=={pl.__version__}",
+            f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
+
+
+def log_router_model(router: LoggableModel, example: pl.DataFrame, loader: str = DEFAULT_LOADER) -> str:
+    """Log ``router`` as a pyfunc in the active run; returns the model URI (``models:/m-...``).
+    ``example``: a few candidate rows (request_id, venue, FEATURE_COLUMNS) for signature and example;
+    ``loader``: ``module:Class`` whose ``load(folder)`` the pyfunc calls to rebuild the model."""
+    cols = ["request_id", "venue", *router.feature_columns]
+    example_pd = example.select(cols).to_pandas()
+    output = router.score(example.select(cols)).select(
+        "request_id", "venue", "venue_type", "p_fill", "slippage_bps", "fallback_bps", "expected_cost_bps"
+    ).to_pandas()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = router.save(Path(tmp) / ARTIFACT_KEY)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN, python_model=RouterPyfunc(), artifacts={ARTIFACT_KEY: str(folder)},
+            signature=infer_signature(example_pd, output), input_example=example_pd,
+            pip_requirements=pip_requirements(), model_config={"loader": loader},
+        )
+        mlflow.log_dict(router.spec(), "feature_spec.json")
+    return str(info.model_uri)
+
+
+def load_router_model(uri: str, load: Callable[[Path], M]) -> M:
+    """``load(folder)`` of the model's artefacts from any model URI (``models:/name@champion``,
+    ``models:/name/3``, ``runs:/...``), without pyfunc predict (``load`` = ``RouterModel.load``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        return load(Path(local))
+
+
+def load_pyfunc(uri: str) -> Any:
+    """The registered router as an MLflow pyfunc (the baseline of the latency benchmark and the
+    parity checks; the live path uses :func:`load_router_model`)."""
+    return mlflow.pyfunc.load_model(uri)
+
+
+# --------------------------------------------------------------------------------------------------
+# tracking
+@contextmanager
+def parent_run(settings: Settings, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """Start the retrain's parent run; yields its run id."""
+    configure(settings)
+    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+        yield run.info.run_id
+
+
+def log_night(settings: Settings, day: str, run_id: str | None, *, monitor: Mapping[str, Any],
+              summary: Mapping[str, Any]) -> str:
+    """Attach the night's monitoring results and summary to its run: the retrain's parent run, or a
+    ``nightly-<day>`` run when no challenger was trained, so every night has exactly one run."""
+    client = configure(settings)
+    if run_id is None:
+        exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+        assert exp is not None
+        found = client.search_runs([exp.experiment_id], f"tags.mlflow.runName = 'nightly-{day}'", max_results=1)
+        run_id = found[0].info.run_id if found else client.create_run(
+            exp.experiment_id, run_name=f"nightly-{day}", tags={"day": day, "verdict": "skipped"}).info.run_id
+        client.set_terminated(run_id)
+    client.log_dict(run_id, dict(monitor), "monitor/summary.json")
+    client.log_dict(run_id, dict(summary), "nightly/summary.json")
+    for severity, n in (monitor.get("counts") or {}).items():
+        if isinstance(n, int | float):
+            client.log_metric(run_id, f"monitor_{severity}", float(n))
+    client.set_tag(run_id, "monitor_must_stop", str(bool(monitor.get("must_stop"))).lower())
+    return run_id
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
+    if clean:
+        mlflow.log_metrics(clean, step=step)
+
+
+def log_json(obj: Any, artifact_file: str) -> None:
+    mlflow.log_dict(json.loads(json.dumps(obj, default=str)), artifact_file)
+
+
+def log_table(frame: pl.DataFrame, artifact_file: str) -> None:
+    """A frame as a CSV artefact (``artifact_file`` ends in .csv)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.write_csv(path)
+        parent = str(Path(artifact_file).parent)
+        mlflow.log_artifact(str(path), artifact_path=None if parent == "." else parent)
+
+
+def log_venue_runs(reports: Sequence[Any], params: Mapping[str, Any],
+                   figures: Callable[[Any], Mapping[str, Any]] | None = None) -> dict[str, str]:
+    """One nested run per venue report (a learning ``VenueReport``): params, metrics, gain importances,
+    and the figures ``figures(report)`` gives (file name -> matplotlib figure, closed after logging).
+    Returns venue -> run id."""
+    import matplotlib.pyplot as plt
+
+    out: dict[str, str] = {}
+    for rep in reports:
+        with mlflow.start_run(run_name=f"venue-{rep.venue}", nested=True, tags={"venue": rep.venue}) as run:
+            log_params({**params, "venue": rep.venue, "venue_type": rep.venue_type, "n_train": rep.n_train,
+                        "n_valid": rep.n_valid, "n_train_filled": rep.n_train_filled,
+                        "fill_trees": rep.fill_trees, "slippage_trees": rep.slippage_trees})
+            log_metrics({**rep.metrics, "train_seconds": rep.seconds})
+            log_json(rep.importance, "feature_importance.json")
+            for name, fig in (figures(rep) if figures else {}).items():
+                mlflow.log_figure(fig, name)
+                plt.close(fig)
+            out[rep.venue] = run.info.run_id
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# registry
+def register_model(settings: Settings, model_uri: str, tags: Mapping[str, str]) -> str:
+    """Register ``model_uri`` as a new version of ``settings.mlflow.model_name`` with ``tags``; returns the version."""
+    configure(settings)
+    mv = mlflow.register_model(model_uri, settings.mlflow.model_name, tags={k: str(v) for k, v in tags.items()})
+    return str(mv.version)
+
+
+def set_version_tags(settings: Settings, version: str, tags: Mapping[str, str]) -> None:
+    client = configure(settings)
+    for k, v in tags.items():
+        client.set_model_version_tag(settings.mlflow.model_name, version, k, str(v))
+
+
+def version_tags(settings: Settings, version: str) -> dict[str, str]:
+    client = configure(settings)
+    return dict(client.get_model_version(settings.mlflow.model_name, version).tags)
+
+
+def find_version(settings: Settings, tag: str, value: str) -> str | None:
+    """The newest version of ``settings.mlflow.model_name`` whose tag ``tag`` equals ``value``, or None."""
+    client = configure(settings)
+    try:
+        found = client.search_model_versions(f"name='{settings.mlflow.model_name}' and tag.`{tag}`='{value}'")
+    except MlflowException:
+        return None
+    versions = sorted((int(mv.version) for mv in found), reverse=True)
+    return str(versions[0]) if versions else None
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_version(settings: Settings) -> str | None:
+    """Version under the champion alias, or None (no registered model or no champion yet)."""
+    return _alias_version(configure(settings), settings.mlflow.model_name, settings.mlflow.champion_alias)
+
+
+def previous_version(settings: Settings) -> str | None:
+    return _alias_version(configure(settings), settings.mlflow.model_name, settings.mlflow.previous_alias)
+
+
+def promote(settings: Settings, version: str) -> None:
+    """Move the champion alias to ``version``; the replaced champion goes to the previous alias."""
+    client = configure(settings)
+    current = _alias_version(client, settings.mlflow.model_name, settings.mlflow.champion_alias)
+    if current == str(version):
+        return
+    if current is not None:
+        client.set_registered_model_alias(settings.mlflow.model_name, settings.mlflow.previous_alias, current)
+    client.set_registered_model_alias(settings.mlflow.model_name, settings.mlflow.champion_alias, str(version))
+
+
+def rollback(settings: Settings) -> str:
+    """Champion back to the previous champion; returns the restored version. The rolled-back version
+    loses every alias (it is not kept as previous). Raises RegistryError if there is no previous."""
+    client = configure(settings)
+    prev = _alias_version(client, settings.mlflow.model_name, settings.mlflow.previous_alias)
+    if prev is None:
+        raise RegistryError(f"no '{settings.mlflow.previous_alias}' version of model "
+                            f"'{settings.mlflow.model_name}' to roll back to")
+    client.set_registered_model_alias(settings.mlflow.model_name, settings.mlflow.champion_alias, prev)
+    client.delete_registered_model_alias(settings.mlflow.model_name, settings.mlflow.previous_alias)
+    client.set_model_version_tag(settings.mlflow.model_name, prev, "rolled_back_to", "true")
+    return prev
+
+
+def model_uri(settings: Settings, version: str | None = None) -> str:
+    """``models:/<name>/<version>`` when pinned, else the champion alias URI ``models:/<name>@<alias>``."""
+    if version:
+        return f"models:/{settings.mlflow.model_name}/{version}"
+    return f"models:/{settings.mlflow.model_name}@{settings.mlflow.champion_alias}"
+
+
+def load_version(settings: Settings, version: str, load: Callable[[Path], M]) -> M:
+    """Version ``version``'s model, rebuilt by ``load(folder)`` (raw boosters, no pyfunc)."""
+    return load_router_model(model_uri(settings, version), load)
+
+
+def load_champion(settings: Settings, load: Callable[[Path], M]) -> M | None:
+    """The champion's model rebuilt by ``load(folder)``, or None when there is no champion."""
+    if champion_version(settings) is None:
+        return None
+    return load_router_model(model_uri(settings), load)

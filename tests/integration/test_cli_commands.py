@@ -1,0 +1,106 @@
+"""Every command of the command line on a tiny run: its exit code and the fields of its ``--json``
+summary (the last stdout line), in the order a desk would use them on the sample drops.
+
+``serve`` and ``ui`` start long-running servers; their arguments are checked in tests/unit/test_cli.py
+and the MLflow UI is opened by hand (README). ``sim`` and ``config`` are covered there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+HISTORY = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07"]
+NIGHT = "2024-03-08"
+
+
+def _run(env: dict[str, str], *args: str, code: int = 0) -> dict[str, Any]:
+    """The real console command in a subprocess (as a desk runs it); its --json summary, or its stderr."""
+    proc = subprocess.run([sys.executable, "-m", "sor_pipeline.cli", *args], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert proc.returncode == code, f"{args}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    if code != 0:
+        return {"stderr": proc.stderr}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture()
+def env(prefect_harness: None, tmp_path: Path) -> dict[str, str]:
+    """SOR_HOME in tmp_path; the commands talk to the harness's Prefect API instead of each starting an
+    ephemeral one (35 s each on this machine)."""
+    from prefect.settings import PREFECT_API_URL
+
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("SOR_", "PREFECT_"))}
+    out.update(SOR_HOME=str(tmp_path / "sor_home"), SOR_PREFECT_API_URL=str(PREFECT_API_URL.value()),
+               SOR_BACKTEST_FOLDS="2", SOR_GATE_BOOTSTRAP_SAMPLES="500")
+    return out
+
+
+def test_commands_in_a_nights_order(env: dict[str, str], samples: Path) -> None:
+    # ingest a range: one summary per date, every canonical table counted
+    ing = _run(env, "ingest", "--date", HISTORY[0], "--end", HISTORY[-1], "--raw", str(samples), "--json")
+    assert ing["dates"] == HISTORY and len(ing["days"]) == 4
+    for day in ing["days"]:
+        co = day["tables"]["child_orders"]
+        assert co["read"] == co["written"] + co["quarantined"] and co["written"] > 100
+    # a date with no drop: exit 1, the message (stderr of the real console command) names the folder
+    missing = _run(env, "ingest", "--date", "2024-03-11", "--raw", str(samples), code=1)
+    assert f"error: no raw drop for 2024-03-11: {samples}/2024-03-11" in missing["stderr"]
+
+    day = HISTORY[0]
+    feats = _run(env, "features", "--date", day, "--json")
+    assert feats["date"] == day and feats["features"]["written"] > 100 and Path(feats["path"]).exists()
+    tca = _run(env, "tca", "--date", day, "--json")
+    assert tca["date"] == day and tca["tca_child"]["written"] == ing["days"][0]["tables"]["child_orders"]["written"]
+
+    # the remaining nights; from the fourth feature day (2 folds + 2 training days) each trains, is judged
+    # and registers a version; the champion is the last promoted one
+    nights = _run(env, "backfill", "--start", HISTORY[1], "--end", NIGHT, "--raw", str(samples), "--json")
+    assert nights["dates"] == [*HISTORY[1:], NIGHT]
+    assert [n["verdict"] for n in nights["nights"][:2]] == ["skipped"] * 2
+    judged = nights["nights"][2:]
+    assert [n["challenger_version"] for n in judged] == ["1", "2"]
+    promoted = [n["challenger_version"] for n in judged if n["promoted"]]
+    for n in judged:
+        assert n["verdict"] in {"pass", "fail"} and n["promoted"] == (n["verdict"] == "pass")
+    night = judged[-1]
+    assert night["date"] == NIGHT and night["champion_version"] == (promoted[-1] if promoted else None)
+    assert Path(night["report_pdf"]).is_file() and night["rows"]["fills"]["written"] > 0
+
+    # the same night again: the registered version is reused, nothing new
+    again = _run(env, "nightly", "--date", NIGHT, "--raw", str(samples), "--json")
+    assert again["challenger_version"] == "2" and again["verdict"] == night["verdict"]
+
+    lake = _run(env, "lake", "--json")
+    names = lake["datasets"]
+    assert {"child_orders", "features", "tca_child", "monitoring"} <= set(names)
+    assert names["features"]["partitions"] == 5 and names["features"]["last"] == NIGHT
+
+    mon = _run(env, "monitor", "--date", NIGHT, "--json")
+    assert mon["date"] == NIGHT and mon["must_stop"] is False and set(mon["counts"]) >= {"info", "warn", "error"}
+
+    rep = _run(env, "report", "--start", HISTORY[0], "--end", NIGHT, "--json")
+    assert all(Path(rep[k]).is_file() for k in ("html", "pdf", "rule605"))
+
+    # rollback needs a previous champion: two promotions made one, otherwise exit 1
+    if len(promoted) == 2:
+        rb = _run(env, "rollback", "--json")
+        assert rb == {"model": "sor-router", "from_version": "2", "champion_version": "1"}
+    else:
+        _run(env, "rollback", "--json", code=1)
+
+
+def test_demo_one_day(env: dict[str, str]) -> None:
+    out = _run(env, "demo", "--days", "1", "--symbols", "2", "--json")
+    assert len(out["days"]) == 1
+    day = out["days"][0]
+    assert day["router_policy"] == "static" and day["verdict"] == "skipped" and not day["promoted"]
+    assert day["oracle"] <= day["static"] and day["ml"] == day["static"]  # static routed day 1
+    assert Path(out["report_pdf"]).is_file() and Path(out["cost_plot"]).is_file()

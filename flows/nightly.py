@@ -32,6 +32,7 @@ from flows.stages import (
 from sor_pipeline.config.calendar import is_trading_day, market_today, trading_days
 from sor_pipeline.config.faults import StageFailed
 from sor_pipeline.promotion.champion import champion_at_start, champion_reference
+from sor_pipeline.promotion.data_checks import data_checks_passed
 from sor_pipeline.reporting.nightly_summary import night_markdown, night_summary
 
 T = TypeVar("T")
@@ -81,19 +82,22 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
 
     champion_before = champion_at_start(settings, day)
     window = [d for d in lake.dates("features") if d <= day]
+    data_checks_ok = data_checks_passed(ingest, monitor)
     retrain = _run("retrain", day, lambda: run_retrain_flow(
-        day, lake_fingerprint(lake, ["features", "sim_oracle"], window) + f":{champion_before}", True))
+        day, lake_fingerprint(lake, ["features"], window) + f":{champion_before}", data_checks_ok))
     sandbox: dict[str, Any] | None = None
-    promoted = False
+    moved = {"promoted": False, "demoted": False}
     if retrain["challenger_version"]:
         if retrain["gate_passed"] and settings.sandbox.enabled:
             sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before))
-        promoted = _run("promote", day, lambda: promote_task(retrain["challenger_version"], retrain["gate_passed"],
-                                                             sandbox))
+        moved = _run("promote", day, lambda: promote_task(day, retrain, sandbox))
+    promoted = moved["promoted"]
     report = _run("report", day, lambda: report_task(day, day))
     summary = night_summary(day, ingest=ingest, features=features, tca=tca, monitor=monitor, retrain=retrain,
                             sandbox=sandbox, promoted=promoted, champion_version=registry.champion_version(settings),
                             report=report)
+    summary.update(demoted=moved["demoted"], action=retrain.get("action", "keep"),
+                   data_checks_ok=data_checks_ok, routes_tomorrow=registry.champion_version(settings) or "static")
     summary["run_id"] = _run("registry", day, lambda: registry.log_night(
         settings, day.isoformat(), summary["run_id"], monitor=monitor, summary=summary))
     create_markdown_artifact(night_markdown(summary), key=f"nightly-{day.isoformat()}",

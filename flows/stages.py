@@ -90,12 +90,12 @@ def sandbox_task(day: date, challenger_version: str, champion_version: str | Non
 
 
 @stage("promote", cache=False)
-def promote_task(challenger_version: str, gate_passed: bool, sandbox: dict[str, Any] | None) -> bool:
+def promote_task(day: date, retrain: dict[str, Any], sandbox: dict[str, Any] | None) -> dict[str, bool]:
     from sor_pipeline.promotion.retrain import finalize_promotion
 
     maybe_inject("promote")
     settings, _ = current()
-    return finalize_promotion(settings, challenger_version, gate_passed=gate_passed, sandbox=sandbox)
+    return finalize_promotion(settings, day.isoformat(), retrain, sandbox)
 
 
 @stage("report", cache=False)

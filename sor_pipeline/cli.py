@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+ScenarioOpt = Annotated[str | None, typer.Option(
+    "--scenario", help="Scenario TOML (regime shifts; see data_samples/scenarios/). Default: the default story.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary object as the last line.")]
 DateOpt = Annotated[str, typer.Option("--date", help="Trading date, YYYY-MM-DD.")]
 
@@ -96,6 +98,7 @@ def sim_cmd(
     exec_format: Annotated[str, typer.Option("--exec-format", help="csv, jsonl, fix, or rotate (by day).")] = "csv",
     tick_format: Annotated[str, typer.Option("--tick-format", help="parquet, csv, or rotate (by day).")] = "parquet",
     big: Annotated[bool, typer.Option("--big", help="Big-day size (500 symbols, ~20 M quotes), streamed.")] = False,
+    scenario: ScenarioOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write simulated raw drops (production formats) under OUT/YYYY-MM-DD/, ground truth in _truth/."""
@@ -110,7 +113,7 @@ def sim_cmd(
         summary = run_sim(
             start=parse_date(start, "--start"), days=days, out=Path(out) if out else s.raw_root, seed=seed,
             symbols=symbols, venues=venues.split(",") if venues else None, exec_format=exec_format,
-            tick_format=tick_format, big=big, holidays=s.market.holidays,
+            tick_format=tick_format, big=big, holidays=s.market.holidays, scenario=scenario,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -243,8 +246,11 @@ def demo_cmd(
     start: Annotated[str, typer.Option("--start", help="First simulated trading date.")] = "2024-03-04",
     days: Annotated[int, typer.Option(
         "--days", min=1, help="Trading days to run (16 shows the first champion, a regime shift, the recovery).")] = 16,
-    seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 7,
-    symbols: Annotated[int, typer.Option("--symbols", min=1, help="Simulated symbols.")] = 5,
+    seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default: the scenario's, "
+                                                            "else 7).")] = None,
+    symbols: Annotated[int | None, typer.Option("--symbols", min=1, help="Simulated symbols (default: the "
+                                                                        "scenario's, else 5).")] = None,
+    scenario: ScenarioOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate days and run the nightly on each, closed loop (the champion routes the next day), on
@@ -265,7 +271,7 @@ def demo_cmd(
                 f"routed by {row['router_policy']}, promoted {row['promoted']}"))
 
         try:
-            out = demo_flow(parse_date(start, "--start"), days, seed, symbols, tick)
+            out = demo_flow(parse_date(start, "--start"), days, seed, symbols, tick, scenario)
         except Exception as exc:  # surface the stage error plainly
             fail(str(exc))
     if not as_json:

@@ -36,6 +36,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sor_pipeline.config.exploration import ExplorationParams
 from sor_pipeline.config.monitor import MonitorSettings
 
 DEFAULT_HOME_NAME = "sor_home"
@@ -80,6 +81,16 @@ class RouterSettings(_Section):
     static_waterfall: list[str] = Field(
         default_factory=lambda: ["DRK1", "DRK2", "ECNM", "ECNI", "LITA", "LITB"],
         description="Venue order of the static waterfall router (dark, then ECN, then lit).")
+    explore: bool = Field(True, description="Draw the rank-1 venue with exploration and log its propensity "
+                                            "(off: deterministic routing; no off-policy verdict is then possible).")
+    explore_temperature_bps: float = Field(1.0, gt=0, description="Softmax temperature over expected costs, bps.")
+    explore_floor: float = Field(0.02, ge=0, lt=0.2, description="Least probability of every available venue.")
+    explore_static_epsilon: float = Field(0.1, ge=0, le=1, description="Uniform share of rank-1 draws when the "
+                                                                       "static waterfall routes.")
+
+    def exploration(self) -> ExplorationParams:
+        return ExplorationParams(enabled=self.explore, temperature_bps=self.explore_temperature_bps,
+                                 floor=self.explore_floor, static_epsilon=self.explore_static_epsilon)
 
 
 class FeatureSettings(_Section):
@@ -100,17 +111,22 @@ class BacktestSettings(_Section):
         description="Trading days dropped between train and test. Labels look at most 60 s (plus the order's "
                     "life) past sent_ts, which never crosses the overnight gap, so 0 leaks nothing with daily "
                     "folds; raise it for labels with multi-day horizons.")
-    grade_with_simulator_truth: bool = Field(
-        False, description="Backtest costs from the simulator's ground truth (the closed-loop demo only; "
-                           "no production night has it). Off: logged data only.")
 
 
 class GateSettings(_Section):
-    alpha: float = Field(0.05, gt=0, lt=1, description="One-sided significance level of the gate.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="One-sided level of the promotion bound (confidence "
+                                                       "sequence, valid over nightly looks).")
     min_margin_bps: float = Field(0.0, ge=0, description="Required cost improvement, bps per order.")
     max_venue_mae_ratio: float = Field(
         1.25, ge=1.0, description="Reject if any venue's slippage MAE exceeds the champion's by this ratio.")
-    bootstrap_samples: int = Field(2000, ge=100)
+    demote_alpha: float = Field(0.2, gt=0, lt=1, description="One-sided level of the demotion bound (champion "
+                                                             "costlier than static); weaker than promotion's.")
+    min_ess: float = Field(50.0, ge=1, description="Least effective sample size of a policy's importance "
+                                                   "weights for a verdict; below it the night is inconclusive.")
+    max_importance_weight: float = Field(50.0, ge=1, description="Importance weights 1/propensity are clipped "
+                                                                 "here (then self-normalised per day).")
+    cs_rho: float = Field(1e5, gt=0, description="Mixture parameter of the confidence sequence, squared bps x "
+                                                 "decisions: the sum's variance where bounds are tightest.")
 
 
 class SandboxSettings(_Section):
@@ -320,6 +336,11 @@ class Settings(BaseSettings):
     @property
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
+
+    @property
+    def ledger_path(self) -> Path:
+        """The champion alias ledger (JSON lines): every promote, demote and rollback."""
+        return self.mlflow_dir / "alias_ledger.jsonl"
 
     @property
     def router_cache_dir(self) -> Path:

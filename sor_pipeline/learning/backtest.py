@@ -9,8 +9,11 @@ seen the test days: that favours the champion, so the gate stays conservative).
 Routing decisions are the rank-1 child orders (``route_rank == 1``), one request each. A policy picks
 the venue of least expected cost among all candidate venues (:func:`candidate_rows`); the static
 waterfall picks the first venue of ``settings.router.static_waterfall`` that is a candidate. The cost of a
-policy (bps per order, + = cost) is the oracle's ``expected_cost_bps`` of the chosen venue when a
-``sim_oracle`` frame is given, and the off-policy DR estimate otherwise (IPS is reported too).
+policy (bps per order, + = cost) is its off-policy SN-DR estimate from the logged decisions
+(:mod:`sor_pipeline.learning.ope`): propensities as logged, realised costs model-free, the reward model
+cross-fitted (for each test day, two models each fitted on the training days plus the other half of
+the day's parent orders, scoring the half it did not see; never the challenger being judged). Nothing
+here reads the simulator's ground truth: the decision is made on what production has.
 """
 
 from __future__ import annotations
@@ -32,19 +35,21 @@ from sor_pipeline.learning.metrics import auc, brier, mae, rmse
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.learning.train import train_router
 
-POLICIES = ("static", "challenger", "champion")
+POLICIES = ("static", "challenger", "champion", "previous")
+#: Reward models of a test day: its parent orders split in this many folds.
+REWARD_FOLDS = 2
 TrainFn = Callable[[pl.DataFrame], RouterModel]
 
 
 @dataclass
 class BacktestResult:
-    """Per-day costs (``days``), per-request decisions (``orders``), per-venue prediction error
-    (``venue_metrics``), ranking quality vs the oracle (``ranking``) and the folds run."""
+    """Per-day costs (``days``), per-request decisions with each policy's SN-DR term (``orders``),
+    per-venue prediction error (``venue_metrics``) and the folds run. ``cost_source`` is ``dr``, or
+    ``none`` when the logs carry no propensities (no off-policy verdict is possible)."""
 
     days: pl.DataFrame
     orders: pl.DataFrame
     venue_metrics: pl.DataFrame
-    ranking: pl.DataFrame
     cost_source: str
     folds: list[dict[str, Any]] = field(default_factory=list)
 
@@ -102,55 +107,72 @@ def _q_at(scored: pl.DataFrame, decisions: pl.DataFrame, venue_col: str, out: st
     return decisions.join(q, on=["request_id", venue_col], how="left")
 
 
-def _fold(test: pl.DataFrame, stats: pl.DataFrame, challenger: RouterModel, champion: RouterModel | None,
-          waterfall: list[str]) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """Decisions of one test day; returns (decisions, scored candidates per model)."""
-    requests = test.filter(pl.col("route_rank") == 1)
+def lit_sweep_cost(day: pl.DataFrame) -> pl.DataFrame:
+    """(symbol, lit_sweep_bps): the observed cost of sweeping on the lit market that day, the mean
+    arrival slippage (bps, + = cost) of the day's filled LIT children of the symbol (every rank)."""
+    lit = day.filter((pl.col("venue_type") == "LIT") & (pl.col("filled") == 1)
+                     & pl.col("arrival_slippage_bps").is_not_null())
+    return lit.group_by("symbol").agg(pl.col("arrival_slippage_bps").mean().alias("lit_sweep_bps"))
+
+
+def logged_decisions(test: pl.DataFrame) -> pl.DataFrame:
+    """The day's rank-1 decisions with their model-free realised cost ``logged_cost_bps``: the filled
+    share at its arrival slippage, the rest at the day's observed lit-sweep cost of the symbol (the
+    day's mean over symbols where the symbol had no lit fill)."""
+    sweep = lit_sweep_cost(test)
+    day_mean = sweep["lit_sweep_bps"].mean() if sweep.height else None
+    fallback = float(day_mean) if day_mean is not None else 0.0  # type: ignore[arg-type]
+    return (test.filter(pl.col("route_rank") == 1)
+            .join(sweep, on="symbol", how="left")
+            .with_columns(pl.col("lit_sweep_bps").fill_null(fallback))
+            .with_columns(realized_cost_expr(pl.col("lit_sweep_bps")).alias("logged_cost_bps")))
+
+
+def _reward_scores(cand: pl.DataFrame, requests: pl.DataFrame, history: pl.DataFrame, test: pl.DataFrame,
+                   train_fn: TrainFn) -> pl.DataFrame:
+    """Cross-fitted reward model scores of every candidate row: parents split in REWARD_FOLDS folds;
+    the model of fold k is fitted on ``history`` plus the test day's other folds and scores fold k."""
+    fold_of = requests.select("parent_id").unique().sort("parent_id").with_row_index("k").with_columns(
+        (pl.col("k") % REWARD_FOLDS).alias("k"))
+    test_k = test.join(fold_of, on="parent_id", how="left")
+    req_k = requests.select(pl.col("child_id").alias("request_id"), "parent_id").join(fold_of, on="parent_id")
+    out = []
+    for k in range(REWARD_FOLDS):
+        model = train_fn(pl.concat([history, test_k.filter(pl.col("k") != k).drop("k")], how="diagonal_relaxed"))
+        ids = req_k.filter(pl.col("k") == k)["request_id"]
+        out.append(model.score(cand.filter(pl.col("request_id").is_in(ids.implode()))))
+    return pl.concat(out, how="diagonal_relaxed")
+
+
+def _fold(test: pl.DataFrame, history: pl.DataFrame, stats: pl.DataFrame, models: dict[str, RouterModel],
+          settings: Settings, train_fn: TrainFn) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Decisions of one test day with every policy's choice, reward-model values and SN-DR terms."""
+    requests = logged_decisions(test)
     cand = candidate_rows(requests, stats)
-    scored = {"challenger": challenger.score(cand)}
-    if champion is not None:
-        scored["champion"] = champion.score(cand)
-    ref = scored["challenger"]  # reward model of the OPE direct-method term
-    dec = requests.select(pl.col("child_id").alias("request_id"), "date", pl.col("venue").alias("logged_venue"),
-                          "propensity", "fill_ratio", "arrival_slippage_bps")
-    fb = ref.group_by("request_id").agg(pl.col("fallback_bps").first().alias("fallback_ref_bps"))
-    dec = dec.join(fb, on="request_id", how="left")
-    dec = dec.with_columns(pl.lit(static_venue(cand["venue"].unique().to_list(), waterfall)).alias("venue_static"))
-    for name, sc in scored.items():
-        dec = dec.join(choose(sc, name), on="request_id", how="left")
-    if champion is None:
-        dec = dec.with_columns(pl.lit(None, pl.String).alias("venue_champion"))
-    dec = dec.with_columns(pl.coalesce(f"venue_{p}", "venue_static").alias(f"venue_{p}") for p in POLICIES[1:])
-    dec = _q_at(ref, dec, "logged_venue", "q_logged_bps")
+    scored = {name: m.score(cand) for name, m in models.items()}
+    reward = _reward_scores(cand, requests, history, test, train_fn)
+    dec = requests.select(pl.col("child_id").alias("request_id"), "parent_id", "date",
+                          pl.col("venue").alias("logged_venue"), "propensity", "router_policy", "logged_cost_bps")
+    dec = dec.with_columns(pl.lit(static_venue(cand["venue"].unique().to_list(), settings.router.static_waterfall))
+                           .alias("venue_static"))
+    for name in POLICIES[1:]:
+        dec = dec.join(choose(scored[name], name), on="request_id", how="left") if name in scored \
+            else dec.with_columns(pl.lit(None, pl.String).alias(f"venue_{name}"))
+    dec = _q_at(reward, dec, "logged_venue", "q_logged_bps")
     for p in POLICIES:
-        dec = _q_at(ref, dec, f"venue_{p}", f"q_{p}_bps")
+        dec = _q_at(reward, dec, f"venue_{p}", f"q_{p}_bps")
     q_cols = ("q_logged_bps", *[f"q_{p}_bps" for p in POLICIES])
-    fill = [pl.col(c).fill_null(pl.col("fallback_ref_bps")) for c in q_cols]
-    dec = dec.with_columns(fill).with_columns(realized_cost_expr(pl.col("fallback_ref_bps")).alias("logged_cost_bps"))
+    dec = dec.with_columns(pl.col(c).fill_null(pl.col("logged_cost_bps")) for c in q_cols)
+    day = dec["date"].to_numpy()
     for p in POLICIES:
-        dec = ope.policy_terms(dec, p)
+        match = (dec["logged_venue"] == dec[f"venue_{p}"]).fill_null(False).to_numpy()
+        w = ope.clipped_weights(match, dec["propensity"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+                                settings.gate.max_importance_weight)
+        terms = ope.sn_dr_terms(dec["logged_cost_bps"].to_numpy(), dec["q_logged_bps"].to_numpy(),
+                                dec[f"q_{p}_bps"].to_numpy(), w, day)
+        has = dec[f"venue_{p}"].is_not_null().to_numpy()
+        dec = dec.with_columns(pl.Series(f"w_{p}", w), pl.Series(f"dr_{p}", np.where(has, terms, np.nan)))
     return dec, scored
-
-
-def _add_oracle(dec: pl.DataFrame, oracle: pl.DataFrame) -> pl.DataFrame:
-    o = oracle.select(pl.col("child_id").alias("request_id"), "venue", "expected_cost_bps")
-    best = o.group_by("request_id").agg(pl.col("expected_cost_bps").min().alias("oracle_best"))
-    dec = dec.join(best, on="request_id", how="left")
-    for p in POLICIES:
-        dec = dec.join(o.rename({"venue": f"venue_{p}", "expected_cost_bps": f"oracle_{p}"}),
-                       on=["request_id", f"venue_{p}"], how="left")
-    return dec
-
-
-def _ranking(scored: pl.DataFrame, oracle: pl.DataFrame, model: str) -> dict[str, Any]:
-    o = oracle.select(pl.col("child_id").alias("request_id"), "venue", pl.col("expected_cost_bps").alias("true"))
-    pred = scored.select("request_id", "venue", pl.col("expected_cost_bps").alias("pred"))
-    j = pred.join(o, on=["request_id", "venue"])
-    per = j.group_by("request_id").agg(
-        pl.corr("pred", "true", method="spearman").alias("rho"),
-        (pl.col("venue").sort_by("pred").first() == pl.col("venue").sort_by("true").first()).alias("top1"))
-    return {"model": model, "spearman": per["rho"].fill_nan(None).mean(), "top1_agreement": per["top1"].mean(),
-            "n_requests": per.height}
 
 
 def venue_errors(preds: pl.DataFrame) -> pl.DataFrame:
@@ -168,30 +190,24 @@ def venue_errors(preds: pl.DataFrame) -> pl.DataFrame:
                                       "fill_auc": pl.Float64, "fill_brier": pl.Float64})
 
 
-def daily_costs(orders: pl.DataFrame, cost_source: str, has_champion: bool = True) -> pl.DataFrame:
-    """Per day: mean cost per order of each policy (bps, + = cost) by oracle / DR / IPS, and the gate's
-    ``cost_<policy>`` (oracle when available else DR) and ``cost_oracle`` (best venue, oracle only)."""
-    aggs = [pl.len().alias("n_requests")]
+def daily_costs(orders: pl.DataFrame) -> pl.DataFrame:
+    """Per day: decisions, realised mean cost of what was routed (``cost_logged``, exploration
+    included), and per policy its SN-DR cost ``cost_<policy>`` (bps per decision, + = cost; null when
+    the policy does not exist), ESS of its weights and its support (share of decisions it agrees with)."""
+    aggs = [pl.len().alias("n_requests"), pl.col("logged_cost_bps").mean().alias("cost_logged")]
     for p in POLICIES:
-        aggs += [pl.col(f"dr_{p}").mean().alias(f"dr_{p}"), pl.col(f"ips_{p}").mean().alias(f"ips_{p}")]
-        if cost_source == "oracle":
-            aggs.append(pl.col(f"oracle_{p}").mean().alias(f"oracle_{p}"))
-    if cost_source == "oracle":
-        aggs.append(pl.col("oracle_best").mean().alias("cost_oracle"))
-    days = orders.group_by("date").agg(aggs).sort("date")
-    if cost_source != "oracle":
-        days = days.with_columns(pl.lit(None, pl.Float64).alias("cost_oracle"))
-    days = days.with_columns(pl.col(f"{'oracle' if cost_source == 'oracle' else 'dr'}_{p}").alias(f"cost_{p}")
-                             for p in POLICIES)
-    if not has_champion:
-        days = days.with_columns(pl.lit(None, pl.Float64).alias("cost_champion"))
-    return days
+        aggs += [pl.col(f"dr_{p}").mean().alias(f"cost_{p}"),
+                 (pl.col(f"w_{p}").sum() ** 2 / (pl.col(f"w_{p}") ** 2).sum()).alias(f"ess_{p}"),
+                 (pl.col(f"w_{p}") > 0).mean().alias(f"support_{p}")]
+    return orders.group_by("date").agg(aggs).sort("date").with_columns(
+        pl.col(f"cost_{p}").fill_nan(None) for p in POLICIES)
 
 
 def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: RouterModel | None = None,
-                 oracle: pl.DataFrame | None = None, train_fn: TrainFn | None = None) -> BacktestResult:
+                 previous: RouterModel | None = None, train_fn: TrainFn | None = None) -> BacktestResult:
     """Run the walk-forward backtest over the last ``settings.backtest.folds`` days of ``features``
-    (Features rows with ``date``). ``train_fn`` trains a fold's challenger (default: train_router)."""
+    (Features rows with ``date``). ``train_fn`` trains a fold's challenger and the reward models
+    (default: train_router)."""
     train_fn = train_fn or (lambda frame: train_router(frame)[0])
     days = sorted(features["date"].unique().to_list())
     windows = fold_windows(days, settings.backtest.folds, settings.train.window_days, settings.backtest.embargo_days)
@@ -199,43 +215,24 @@ def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: Router
         raise ValueError(f"not enough days for a walk-forward fold: {len(days)} day(s), "
                          f"embargo {settings.backtest.embargo_days}")
     all_stats = venue_day_stats(features)
-    decisions, preds, ranks, folds = [], [], [], []
+    decisions, preds, folds = [], [], []
     for test_day, train_days in windows:
-        challenger = train_fn(features.filter(pl.col("date").is_in(train_days)))
+        history = features.filter(pl.col("date").is_in(train_days))
+        challenger = train_fn(history)
         test = features.filter(pl.col("date") == test_day)
         stats = all_stats.filter(pl.col("date") <= test_day)
-        dec, scored = _fold(test, stats, challenger, champion, settings.router.static_waterfall)
+        models = {"challenger": challenger, **({"champion": champion} if champion is not None else {}),
+                  **({"previous": previous} if previous is not None else {})}
+        dec, _ = _fold(test, history, stats, models, settings, train_fn)
         decisions.append(dec)
         for name, model in (("challenger", challenger), ("champion", champion)):
             if model is not None:
                 preds.append(model.predict(test).select(
                     pl.lit(name).alias("model"), "venue", "filled", "arrival_slippage_bps", "p_fill", "slippage_bps"))
-        if oracle is not None:
-            o = oracle.filter(pl.col("child_id").is_in(dec["request_id"].implode()))
-            ranks += [_ranking(sc, o, name) for name, sc in scored.items()]
         folds.append({"test_day": str(test_day), "train_start": str(train_days[0]), "train_end": str(train_days[-1]),
                       "train_days": len(train_days)})
     orders = pl.concat(decisions, how="diagonal_relaxed")
-    source = "oracle" if oracle is not None else "dr"
-    if oracle is not None:
-        orders = _add_oracle(orders, oracle)
-    ranking = pl.DataFrame(ranks).group_by("model").agg(
-        pl.col("spearman").mean(), pl.col("top1_agreement").mean(), pl.col("n_requests").sum()).sort("model") \
-        if ranks else pl.DataFrame(schema={"model": pl.String, "spearman": pl.Float64, "top1_agreement": pl.Float64})
-    return BacktestResult(days=daily_costs(orders, source, champion is not None), orders=orders,
+    source = "dr" if orders["propensity"].null_count() < orders.height else "none"
+    return BacktestResult(days=daily_costs(orders), orders=orders,
                           venue_metrics=venue_errors(pl.concat(preds, how="vertical_relaxed")),
-                          ranking=ranking, cost_source=source, folds=folds)
-
-
-def regret(result: BacktestResult) -> dict[str, float]:
-    """Mean regret per order vs the oracle's best venue (bps, >= 0) per policy; NaN without oracle."""
-    d = result.days
-    out: dict[str, float] = {}
-    for p in POLICIES:
-        c = d[f"cost_{p}"]
-        if result.cost_source != "oracle" or c.null_count() == d.height:
-            out[p] = float("nan")
-        else:
-            w = d["n_requests"].to_numpy()
-            out[p] = float(np.average((c - d["cost_oracle"]).to_numpy(), weights=w))
-    return out
+                          cost_source=source, folds=folds)

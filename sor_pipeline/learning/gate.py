@@ -1,128 +1,90 @@
-"""Promotion gate: is the challenger's routing cost significantly lower than the champion's and the
-static waterfall's, with no venue badly worse, on clean data?
+"""The night's decision: which policy routes tomorrow — the challenger, the champion or the static
+waterfall — from the walk-forward backtest's logged decisions only (never the simulator's truth).
 
-Costs are per-day means of bps per order (+ = cost) from the walk-forward backtest; ``d_t`` =
-challenger - baseline on day ``t`` (negative = challenger better). For a margin ``m``
-(``settings.gate.min_margin_bps``) the one-sided hypotheses are H0: E[d] >= -m vs H1: E[d] < -m,
-tested at ``settings.gate.alpha`` by BOTH
+Evidence (:mod:`sor_pipeline.learning.ope`): per-decision SN-DR terms of every policy over the last
+``settings.backtest.folds`` days; paired differences clustered by parent order, days as strata; bounds
+from a confidence sequence, valid although the gate looks every night.
 
-- a paired circular block bootstrap over days (block length ~ n^(1/3)): p = share of resampled
-  means >= -m; the confidence interval is the (alpha, 1 - alpha) percentile interval of the mean;
-- the Diebold-Mariano test over days with the Harvey-Leybourne-Newbold small-sample correction
-  (one-step horizon, Student t with n - 1 degrees of freedom).
-
-The reported p-value of a comparison is the larger of the two. Rules: data checks passed; challenger
-beats static significantly; if a champion exists, challenger beats the champion significantly and no
-venue's slippage MAE exceeds the champion's by more than ``settings.gate.max_venue_mae_ratio``.
+- **promote** the challenger when (challenger - incumbent) is significantly below ``-gate.min_margin_bps``
+  (one-sided, clustered z) at the night's spent level ``alpha_k = gate.alpha * 6 / (pi^2 k^2)``, ``k`` the
+  number of nights the incumbent has faced a challenger (1 on the night after an alias move): an
+  explicit correction for the nightly looks at the same incumbent, whose levels sum to ``gate.alpha``.
+  The incumbent is the champion, or the static waterfall when there is none.
+  Also required: data checks passed (ingest and monitor), enough support for the challenger (effective
+  sample size of its weights >= ``gate.min_ess``), and no venue's slippage MAE above
+  ``gate.max_venue_mae_ratio`` x the champion's.
+- **demote** the champion (tomorrow routes static) when, not promoting, the lower bound of (champion -
+  static) from a confidence sequence at ``gate.demote_alpha`` is above 0 (valid over every nightly
+  look at the same champion): static is the safe default, so demotion acts on weaker evidence than
+  promotion, and resets the looks so that the next challenger faces static at the full first level.
+- **inconclusive** when the logs cannot support an off-policy verdict (no propensities, too little
+  support): nothing moves, and the reason names the remedy.
+- **keep** otherwise.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from sor_pipeline.config.settings import Settings
+from sor_pipeline.learning.ope import PairedEstimate, effective_sample_size, paired
 
-
-@dataclass
-class Comparison:
-    """Challenger vs one baseline over days. ``mean_diff_bps`` < 0 = challenger cheaper."""
-
-    baseline: str
-    n_days: int
-    mean_diff_bps: float
-    p_bootstrap: float
-    p_dm: float
-    p_value: float
-    ci_low_bps: float
-    ci_high_bps: float
-    significant: bool
+Action = Literal["promote", "keep", "demote", "inconclusive"]
+NO_PROPENSITY_REMEDY = ("the logs carry no propensities, so no off-policy verdict is possible: turn on the live "
+                        "router's exploration (router.explore) so that every decision logs its probability")
 
 
 @dataclass
 class GateVerdict:
-    """The gate's decision and its evidence (logged to MLflow whatever the outcome)."""
+    """The night's decision and its evidence (logged to MLflow whatever the outcome)."""
 
-    passed: bool
+    action: Action
     baseline: str
     cost_source: str
     cost_diff_bps: float
     p_value: float
     reasons: list[str]
-    vs_static: Comparison
-    vs_champion: Comparison | None
+    vs_incumbent: PairedEstimate | None
+    vs_static: PairedEstimate | None
+    champion_vs_static: PairedEstimate | None
+    ess: dict[str, float] = field(default_factory=dict)
     venue_mae_ratio: dict[str, float] = field(default_factory=dict)
     data_checks_ok: bool = True
     per_day: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def passed(self) -> bool:
+        return self.action == "promote"
 
-    def metrics(self) -> dict[str, float]:
-        """Flat numeric summary for MLflow metrics (NaN-free keys only)."""
-        out = {"gate_passed": float(self.passed), "gate_p_value": self.p_value,
-               "gate_cost_diff_bps": self.cost_diff_bps,
-               "gate_vs_static_diff_bps": self.vs_static.mean_diff_bps, "gate_vs_static_p": self.vs_static.p_value}
-        if self.vs_champion is not None:
-            out.update(gate_vs_champion_diff_bps=self.vs_champion.mean_diff_bps,
-                       gate_vs_champion_p=self.vs_champion.p_value)
-        if self.venue_mae_ratio:
-            out["gate_max_venue_mae_ratio"] = max(self.venue_mae_ratio.values())
-        return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
+    @property
+    def demote(self) -> bool:
+        return self.action == "demote"
 
     @property
     def verdict(self) -> str:
-        return "pass" if self.passed else "fail"
+        return "pass" if self.passed else ("inconclusive" if self.action == "inconclusive" else "fail")
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict}
 
-def block_bootstrap_means(diff: np.ndarray, n_samples: int, seed: int, block: int | None = None) -> np.ndarray:
-    """Means of ``n_samples`` circular block bootstrap resamples of the day series ``diff``."""
-    n = len(diff)
-    b = block or max(1, round(n ** (1 / 3)))
-    rng = np.random.default_rng(seed)
-    n_blocks = int(np.ceil(n / b))
-    starts = rng.integers(0, n, size=(n_samples, n_blocks))
-    idx = (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(n_samples, -1)[:, :n] % n
-    return diff[idx].mean(axis=1)
-
-
-def bootstrap_test(diff: np.ndarray, margin: float, alpha: float, n_samples: int,
-                   seed: int) -> tuple[float, float, float]:
-    """(p, ci_low, ci_high) of H0: mean(diff) >= -margin by the block bootstrap (bps)."""
-    means = block_bootstrap_means(diff, n_samples, seed)
-    p = (1 + int(np.sum(means >= -margin))) / (n_samples + 1)
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(p), float(lo), float(hi)
-
-
-def diebold_mariano(diff: np.ndarray, margin: float) -> float:
-    """One-sided DM p-value of H0: mean(diff) >= -margin (one-step horizon, HLN-corrected, t_{n-1})."""
-    n = len(diff)
-    d = diff + margin
-    mean = float(d.mean())
-    var = float(d.var(ddof=0)) / n if n > 1 else 0.0
-    if var <= 1e-24:
-        return 0.0 if mean < 0 else 1.0
-    stat = mean / np.sqrt(var) * np.sqrt((n - 1) / n)
-    return float(stats.t.cdf(stat, df=n - 1))
-
-
-def compare(challenger: np.ndarray, baseline: np.ndarray, name: str, settings: Settings) -> Comparison:
-    """Paired comparison of per-day costs (bps); rows with a missing value on either side are dropped."""
-    ok = np.isfinite(challenger) & np.isfinite(baseline)
-    diff = (challenger - baseline)[ok]
-    if len(diff) == 0:
-        return Comparison(name, 0, float("nan"), 1.0, 1.0, 1.0, float("nan"), float("nan"), False)
-    margin, alpha = settings.gate.min_margin_bps, settings.gate.alpha
-    p_b, lo, hi = bootstrap_test(diff, margin, alpha, settings.gate.bootstrap_samples, settings.seed)
-    p_dm = diebold_mariano(diff, margin)
-    p = max(p_b, p_dm)
-    return Comparison(name, len(diff), float(diff.mean()), p_b, p_dm, p, lo, hi,
-                      bool(p < alpha and diff.mean() < -margin))
+    def metrics(self) -> dict[str, float]:
+        """Flat numeric summary for MLflow metrics (finite values only)."""
+        out: dict[str, float] = {"gate_passed": float(self.passed), "gate_demoted": float(self.demote),
+                                 "gate_p_value": self.p_value, "gate_cost_diff_bps": self.cost_diff_bps}
+        for name, est in (("vs_incumbent", self.vs_incumbent), ("vs_static", self.vs_static),
+                          ("champion_vs_static", self.champion_vs_static)):
+            if est is not None:
+                out.update({f"gate_{name}_diff_bps": est.mean_diff_bps, f"gate_{name}_se_bps": est.se_bps,
+                            f"gate_{name}_cs_high_bps": est.cs_high_bps, f"gate_{name}_cs_low_bps": est.cs_low_bps})
+        out.update({f"ess_{k}": v for k, v in self.ess.items()})
+        if self.venue_mae_ratio:
+            out["gate_max_venue_mae_ratio"] = max(self.venue_mae_ratio.values())
+        return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
 
 def venue_mae_ratios(venue_metrics: pl.DataFrame) -> dict[str, float]:
@@ -139,37 +101,72 @@ def venue_mae_ratios(venue_metrics: pl.DataFrame) -> dict[str, float]:
     return out
 
 
-def evaluate_gate(days: pl.DataFrame, venue_metrics: pl.DataFrame, settings: Settings, *,
-                  cost_source: str = "oracle", data_checks_ok: bool = True) -> GateVerdict:
-    """Decide promotion from the backtest's per-day costs (``cost_static``, ``cost_challenger``,
-    ``cost_champion`` — null when there is no champion) and per-venue prediction errors."""
-    ch = days["cost_challenger"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    vs_static = compare(ch, days["cost_static"].cast(pl.Float64).fill_null(np.nan).to_numpy(), "static", settings)
-    champ_col = days["cost_champion"] if "cost_champion" in days.columns else None
-    has_champion = champ_col is not None and champ_col.null_count() < days.height
-    vs_champion = compare(ch, champ_col.cast(pl.Float64).fill_null(np.nan).to_numpy(), "champion", settings) \
-        if has_champion and champ_col is not None else None
+def _pair(orders: pl.DataFrame, a: str, b: str, alpha: float, settings: Settings,
+          margin: float = 0.0) -> PairedEstimate:
+    diff = (orders[f"dr_{a}"] - orders[f"dr_{b}"]).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return paired(a, b, diff, orders["parent_id"].to_numpy(), orders["date"].cast(pl.String).to_numpy(), alpha,
+                  settings.gate.cs_rho, margin)
+
+
+def _has(orders: pl.DataFrame, policy: str) -> bool:
+    col = f"dr_{policy}"
+    return col in orders.columns and orders[col].fill_nan(None).null_count() < orders.height
+
+
+def look_alpha(alpha: float, look: int) -> float:
+    """The level spent on the ``look``-th night at the same incumbent: ``alpha 6 / (pi^2 look^2)``."""
+    return alpha * 6.0 / (math.pi**2 * max(1, look) ** 2)
+
+
+def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: Settings, *,
+                  cost_source: str = "dr", data_checks_ok: bool = True,
+                  per_day: pl.DataFrame | None = None, look: int = 1) -> GateVerdict:
+    """Decide from the backtest's per-decision ``orders`` (``dr_<policy>``, ``w_<policy>``, ``parent_id``,
+    ``date``) and per-venue prediction errors; see the module docstring."""
+    g = settings.gate
+    has_champion = _has(orders, "champion")
+    incumbent = "champion" if has_champion else "static"
+    days = [{k: (str(v) if k == "date" else v) for k, v in r.items()} for r in per_day.iter_rows(named=True)] \
+        if per_day is not None else []
+    ess = {p: effective_sample_size(orders[f"w_{p}"].to_numpy()) for p in ("challenger", "champion", "static")
+           if f"w_{p}" in orders.columns and _has(orders, p)}
+    if cost_source == "none":
+        return GateVerdict("inconclusive", incumbent, cost_source, float("nan"), float("nan"), [NO_PROPENSITY_REMEDY],
+                           None, None, None, ess, {}, data_checks_ok, days)
+    level = look_alpha(g.alpha, look)
+    vs_inc = _pair(orders, "challenger", incumbent, level, settings, g.min_margin_bps)
+    vs_static = vs_inc if incumbent == "static" else _pair(orders, "challenger", "static", g.alpha, settings)
+    champ_static = _pair(orders, "champion", "static", g.demote_alpha, settings) if has_champion else None
+    ratios = venue_mae_ratios(venue_metrics) if has_champion else {}
     reasons: list[str] = []
     if not data_checks_ok:
-        reasons.append("data checks failed")
-    if not vs_static.significant:
-        reasons.append(f"not significantly cheaper than static: diff {vs_static.mean_diff_bps:+.3f} bps, "
-                       f"p {vs_static.p_value:.4f} (alpha {settings.gate.alpha}, "
-                       f"margin {settings.gate.min_margin_bps})")
-    ratios = venue_mae_ratios(venue_metrics) if vs_champion is not None else {}
-    if vs_champion is not None:
-        if not vs_champion.significant:
-            reasons.append(f"not significantly cheaper than champion: diff {vs_champion.mean_diff_bps:+.3f} bps, "
-                           f"p {vs_champion.p_value:.4f}")
-        worse = {v: r for v, r in ratios.items() if r > settings.gate.max_venue_mae_ratio}
-        if worse:
-            listed = ", ".join(f"{v} {r:.2f}x" for v, r in worse.items())
-            limit = settings.gate.max_venue_mae_ratio
-            reasons.append(f"venue slippage MAE worse than champion beyond {limit}x: {listed}")
-    primary = vs_champion if vs_champion is not None else vs_static
-    return GateVerdict(
-        passed=not reasons, baseline=primary.baseline, cost_source=cost_source,
-        cost_diff_bps=primary.mean_diff_bps, p_value=primary.p_value, reasons=reasons or ["all checks passed"],
-        vs_static=vs_static, vs_champion=vs_champion, venue_mae_ratio=ratios, data_checks_ok=data_checks_ok,
-        per_day=[{k: (str(v) if k == "date" else v) for k, v in r.items()} for r in days.iter_rows(named=True)],
-    )
+        reasons.append("data checks failed (ingest or monitor): nothing moves on suspect data")
+    if ess.get("challenger", 0.0) < g.min_ess:
+        reasons.append(f"too little support for the challenger: effective sample size "
+                       f"{ess.get('challenger', 0.0):.0f} < {g.min_ess:.0f} (more exploration or more days needed)")
+    support_ok = ess.get("challenger", 0.0) >= g.min_ess
+    significant = vs_inc.p_value < level and vs_inc.mean_diff_bps < -g.min_margin_bps
+    if support_ok and not significant:
+        reasons.append(f"not significantly cheaper than the {incumbent}: diff {vs_inc.mean_diff_bps:+.3f} bps "
+                       f"(se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.4f} >= {level:.4f}, look {look}, "
+                       f"margin {g.min_margin_bps})")
+    worse = {v: r for v, r in ratios.items() if r > g.max_venue_mae_ratio}
+    if worse:
+        listed = ", ".join(f"{v} {r:.2f}x" for v, r in worse.items())
+        reasons.append(f"venue slippage MAE worse than champion beyond {g.max_venue_mae_ratio}x: {listed}")
+    action: Action
+    if not reasons:
+        action, reasons = "promote", [f"challenger cheaper than the {incumbent} by {-vs_inc.mean_diff_bps:.3f} bps "
+                                      f"per decision (se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.2g} < "
+                                      f"{level:.4f}, look {look})"]
+    elif not support_ok and data_checks_ok:
+        action = "inconclusive"
+    elif (data_checks_ok and champ_static is not None and ess.get("champion", 0.0) >= g.min_ess
+          and champ_static.cs_low_bps > 0):
+        action = "demote"
+        reasons.append(f"champion costlier than the static waterfall by {champ_static.mean_diff_bps:+.3f} bps "
+                       f"(lower bound {champ_static.cs_low_bps:+.3f} at alpha {g.demote_alpha}): static routes")
+    else:
+        action = "keep"
+    return GateVerdict(action, incumbent, cost_source, vs_inc.mean_diff_bps, vs_inc.p_value, reasons, vs_inc,
+                       vs_static, champ_static, ess, ratios, data_checks_ok, days)

@@ -1,42 +1,113 @@
-"""Off-policy estimates of a routing policy's cost from logged routing decisions.
+"""Off-policy estimates of a routing policy's cost from logged routing decisions, as the literature does it.
 
-A logged decision ``i`` (a rank-1 child order) was sent to venue ``a_i`` with the logging policy's
-probability ``propensity_i`` and realised cost ``r_i`` (bps, + = cost; see
-:func:`sor_pipeline.learning.costs.realized_cost_expr`).
-For a deterministic target policy ``pi`` choosing venue ``pi(x_i)``, with ``m_i = 1{a_i == pi(x_i)}``:
+A logged decision ``i`` (the rank-1 child order of one routing request) was sent to venue ``a_i`` with
+the logging router's probability ``p_i`` (its reported propensity) and realised cost ``r_i`` (bps,
++ = cost, model-free: :func:`sor_pipeline.learning.costs.realized_cost_expr` with the day's observed
+lit-sweep cost for the unfilled remainder). For a deterministic target policy ``pi`` choosing
+``pi(x_i)``, with ``m_i = 1{a_i == pi(x_i)}`` and importance weight ``w_i = min(m_i / p_i, w_max)``:
 
-- IPS:  V = mean_i  m_i / propensity_i * r_i
-- DR:   V = mean_i  q(x_i, pi(x_i)) + m_i / propensity_i * (r_i - q(x_i, a_i))
+- self-normalised doubly-robust (SN-DR) term of decision i, on a day with mean weight ``w_bar``:
+  ``q(x_i, pi(x_i)) + (w_i / w_bar) * (r_i - q(x_i, a_i))``; the day's estimate is their mean.
+  ``q`` is a reward model's predicted expected cost, **cross-fitted**: fitted on other days than the
+  one it scores, and never the model being judged (:mod:`sor_pipeline.learning.backtest`).
+- effective sample size of the weights ``(sum w)^2 / sum w^2``, and support: the share of decisions
+  where the policy's choice is the logged venue (``m_i = 1``).
 
-where ``q(x, a)`` is a reward model's predicted expected cost of venue ``a`` (the direct-method term).
-Both are unbiased when the propensities are right; DR also when ``q`` is right, and has lower variance.
+Comparisons are paired per decision (``d_i`` = term of policy A - term of policy B), clustered by
+parent order (children of one parent are not independent), days as strata. Because the nightly looks
+every night, the bounds come from a **confidence sequence** for the mean (Robbins' normal mixture,
+valid under repeated looks; :func:`cs_radius`), used where the same hypothesis is looked at night after
+night (demotion); the one-sided clustered-z p-value is reported beside them and used by the gate with
+an explicit spending of its level over looks (:func:`sor_pipeline.learning.gate.look_alpha`).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import numpy as np
 import polars as pl
+from scipy import stats
 
 
-def ips_terms(cost: np.ndarray, propensity: np.ndarray, match: np.ndarray) -> np.ndarray:
-    """Per-decision IPS terms m / p * r (their mean is the IPS estimate), bps."""
-    return np.where(match, np.asarray(cost) / np.asarray(propensity), 0.0)
+def clipped_weights(match: np.ndarray, propensity: np.ndarray, w_max: float) -> np.ndarray:
+    """``min(1{match} / p, w_max)``; a null or non-positive propensity gives weight 0."""
+    p = np.asarray(propensity, dtype=np.float64)
+    ok = np.asarray(match, dtype=bool) & np.isfinite(p) & (p > 0)
+    return np.where(ok, np.minimum(1.0 / np.where(ok, p, 1.0), w_max), 0.0)
 
 
-def dr_terms(cost: np.ndarray, propensity: np.ndarray, match: np.ndarray, q_chosen: np.ndarray,
-             q_logged: np.ndarray) -> np.ndarray:
-    """Per-decision doubly-robust terms q(x, pi(x)) + m / p * (r - q(x, a)), bps."""
-    correction = np.where(match, (np.asarray(cost) - np.asarray(q_logged)) / np.asarray(propensity), 0.0)
-    return np.asarray(q_chosen, dtype=np.float64) + correction
+def sn_dr_terms(cost: np.ndarray, q_logged: np.ndarray, q_target: np.ndarray, weights: np.ndarray,
+                day: np.ndarray) -> np.ndarray:
+    """Per-decision SN-DR terms (bps): ``q_target + w / mean_day(w) * (cost - q_logged)``."""
+    w = np.asarray(weights, dtype=np.float64)
+    norm = pl.DataFrame({"day": day, "w": w}).select(pl.col("w").mean().over("day"))["w"].to_numpy()
+    scale = np.divide(w, norm, out=np.zeros_like(w), where=norm > 0)
+    return np.asarray(q_target, dtype=np.float64) + scale * (np.asarray(cost) - np.asarray(q_logged))
 
 
-def policy_terms(decisions: pl.DataFrame, policy: str) -> pl.DataFrame:
-    """``decisions`` has one row per request with ``logged_venue``, ``propensity``, ``logged_cost_bps``,
-    ``q_logged_bps`` and, for the policy, ``venue_<policy>`` and ``q_<policy>_bps``. Adds
-    ``ips_<policy>`` and ``dr_<policy>`` per-request terms (bps)."""
-    match = (decisions["logged_venue"] == decisions[f"venue_{policy}"]).fill_null(False).to_numpy()
-    cost = decisions["logged_cost_bps"].to_numpy()
-    prop = decisions["propensity"].to_numpy()
-    ips = ips_terms(cost, prop, match)
-    dr = dr_terms(cost, prop, match, decisions[f"q_{policy}_bps"].to_numpy(), decisions["q_logged_bps"].to_numpy())
-    return decisions.with_columns(pl.Series(f"ips_{policy}", ips), pl.Series(f"dr_{policy}", dr))
+def effective_sample_size(weights: np.ndarray) -> float:
+    w = np.asarray(weights, dtype=np.float64)
+    s2 = float(np.sum(w * w))
+    return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
+
+
+def cluster_mean_se(values: np.ndarray, clusters: np.ndarray, strata: np.ndarray) -> tuple[float, float, int]:
+    """(mean, standard error, n) of ``values`` with clusters (parent orders) nested in strata (days):
+    the stratified cluster-robust variance of the overall mean."""
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    frame = pl.DataFrame({"v": v, "c": clusters, "s": strata})
+    mean = float(v.mean())
+    # per-cluster sums of deviations from the stratum mean; variance of the total within strata
+    dev = frame.with_columns((pl.col("v") - pl.col("v").mean().over("s")).alias("e"))
+    per = dev.group_by("s", "c").agg(pl.col("e").sum().alias("e"))
+    g = per.group_by("s").agg(pl.len().alias("g"), (pl.col("e") ** 2).sum().alias("ss"))
+    var_total = float(sum(ss * gi / (gi - 1) for gi, ss in g.select("g", "ss").iter_rows() if gi > 1))
+    se = math.sqrt(var_total) / n
+    return mean, se, n
+
+
+def cs_radius(se: float, n: int, alpha: float, rho: float) -> float:
+    """One-sided radius of Robbins' normal-mixture confidence sequence for a mean, at level ``alpha``:
+    valid simultaneously over every look. With ``V = n^2 se^2`` (variance of the sum),
+    the sum's boundary is ``sqrt((V + rho) * ln((V + rho) / (rho * alpha^2)))``; divided by n for the
+    mean. ``rho`` (in squared bps x decisions) sets the sample size where it is tightest."""
+    if n == 0 or not np.isfinite(se):
+        return float("inf")
+    v = (n * se) ** 2
+    return math.sqrt((v + rho) * math.log((v + rho) / (rho * alpha**2))) / n
+
+
+@dataclass
+class PairedEstimate:
+    """Policy A minus policy B over the same decisions, bps per decision (< 0 = A cheaper)."""
+
+    a: str
+    b: str
+    n: int
+    mean_diff_bps: float
+    se_bps: float
+    cs_low_bps: float
+    cs_high_bps: float
+    p_value: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paired(a: str, b: str, diff: np.ndarray, clusters: np.ndarray, strata: np.ndarray, alpha: float,
+           rho: float, margin: float = 0.0) -> PairedEstimate:
+    """Mean paired difference with its clustered SE, confidence-sequence bounds at ``alpha`` (each side)
+    and the one-sided p-value of H0: mean >= -margin (clustered z)."""
+    ok = np.isfinite(diff)
+    mean, se, n = cluster_mean_se(diff[ok], clusters[ok], strata[ok])
+    if n == 0:
+        return PairedEstimate(a, b, 0, float("nan"), float("nan"), float("-inf"), float("inf"), 1.0)
+    r = cs_radius(se, n, alpha, rho)
+    p = float(stats.norm.cdf((mean + margin) / se)) if se > 0 else (0.0 if mean + margin < 0 else 1.0)
+    return PairedEstimate(a, b, n, mean, se, mean - r, mean + r, p)

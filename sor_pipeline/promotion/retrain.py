@@ -1,5 +1,7 @@
 """Nightly retrain: train the challenger, backtest it against the champion and the static waterfall,
-gate, log everything to MLflow, register the challenger and move the champion alias on a pass.
+decide (promote / keep / demote / inconclusive, :mod:`sor_pipeline.learning.gate`) on logged data only,
+log everything to MLflow, register the challenger, and carry the decision out on the registry last
+(:func:`finalize_promotion`, every alias move written to the ledger).
 
 Windows (trading days present in the lake's ``features`` dataset, up to ``day`` inclusive):
 - challenger: the last ``settings.train.window_days`` days ending at ``day``;
@@ -26,7 +28,7 @@ import polars as pl
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.config.version import code_version
 from sor_pipeline.learning import plots
-from sor_pipeline.learning.backtest import candidate_rows, regret, venue_day_stats, walk_forward
+from sor_pipeline.learning.backtest import candidate_rows, venue_day_stats, walk_forward
 from sor_pipeline.learning.gate import evaluate_gate
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.learning.train import Mapper, TrainConfig, train_router
@@ -41,7 +43,8 @@ RUN_KEY_TAG = "run_key"
 class RetrainResult:
     """Summary of one retrain. ``cost_diff_bps`` = challenger - champion (or - static on the first run),
     bps per order, negative = challenger better. ``per_day`` has, per test day, the mean cost per order
-    (bps) of ``static``, ``challenger``, ``champion`` (None if none) and ``oracle`` (None off-simulator)."""
+    (bps, SN-DR estimates) of ``static``, ``challenger``, ``champion`` and ``previous`` (None if none) and the
+    realised cost of what was routed (``logged``)."""
 
     day: str
     promoted: bool
@@ -58,6 +61,9 @@ class RetrainResult:
     per_day: list[dict[str, Any]] = field(default_factory=list)
     reused: bool = False
     gate_passed: bool = False
+    action: str = "keep"
+    demote: bool = False
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +80,7 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def data_hash(lake: Lake, days: list[date], datasets: tuple[str, ...] = ("features", "sim_oracle")) -> str:
+def data_hash(lake: Lake, days: list[date], datasets: tuple[str, ...] = ("features",)) -> str:
     """sha256 over the per-partition hashes of ``datasets`` for ``days`` (missing partitions skipped)."""
     h = hashlib.sha256()
     for name in datasets:
@@ -105,7 +111,7 @@ def fit_json(obj: Any, limit: int) -> str:
 
 def _per_day(days: pl.DataFrame) -> list[dict[str, Any]]:
     cols = {"static": "cost_static", "challenger": "cost_challenger", "champion": "cost_champion",
-            "oracle": "cost_oracle"}
+            "previous": "cost_previous", "logged": "cost_logged"}
     return [{"date": str(r["date"]), "n_requests": r["n_requests"], **{k: r.get(c) for k, c in cols.items()}}
             for r in days.iter_rows(named=True)]
 
@@ -120,7 +126,17 @@ def _reuse(settings: Settings, version: str) -> RetrainResult:
         reasons=json.loads(tags.get("gate_reasons", "[]")), cost_source=tags.get("cost_source", ""),
         run_key=tags.get(RUN_KEY_TAG, ""), data_hash=tags.get("data_hash", ""),
         per_day=json.loads(tags.get("per_day_costs", "[]")), reused=True,
-        gate_passed=tags.get("gate_verdict") == "pass")
+        gate_passed=tags.get("gate_verdict") == "pass", action=tags.get("action", "keep"),
+        demote=tags.get("action") == "demote", evidence=json.loads(tags.get("evidence", "{}")))
+
+
+def look_number(settings: Settings, nights: list[date], day: date) -> int:
+    """How many nights, this one included, the current incumbent has faced a challenger: the nights with
+    features after the last alias move of the ledger made before ``day`` (1 the night after a move)."""
+    moved = [str(e["night"]) for e in registry.ledger(settings) if str(e["night"]) < day.isoformat()]
+    since = max(moved) if moved else ""
+    return 1 + sum(1 for d in nights if since < d.isoformat() < day.isoformat()
+                   and len([n for n in nights if n <= d]) >= min_history_days(settings))
 
 
 def min_history_days(settings: Settings) -> int:
@@ -135,19 +151,29 @@ def skipped_result(day: date, reason: str) -> RetrainResult:
                          reasons=[reason], cost_source="", run_key="", data_hash="")
 
 
-def finalize_promotion(settings: Settings, version: str, *, gate_passed: bool,
-                       sandbox: dict[str, Any] | None) -> bool:
-    """Move the champion alias to ``version`` only if the gate passed and the sandbox passed (or was not
-    required); record the outcome on the version either way. Returns whether it was promoted."""
+def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
+                       sandbox: dict[str, Any] | None) -> dict[str, bool]:
+    """Carry out the night's decision on the registry, last: promote the challenger when the gate said
+    so and the sandbox passed (or was not required); demote the champion (static routes tomorrow) when
+    the gate said so. Every move is written to the alias ledger with its evidence; the outcome is
+    recorded on the challenger version either way. Returns ``{"promoted": .., "demoted": ..}``."""
+    version = retrain.get("challenger_version") or ""
+    action = retrain.get("action", "keep")
     sandbox_ok = sandbox is None or bool(sandbox.get("passed"))
-    promoted = gate_passed and sandbox_ok
+    promoted = action == "promote" and bool(retrain.get("gate_passed")) and sandbox_ok and bool(version)
+    demoted = action == "demote" and registry.champion_version(settings) is not None
+    evidence = retrain.get("evidence") or {}
+    reason = "; ".join(retrain.get("reasons") or [])
     if promoted:
-        registry.promote(settings, version)
-    tags = {"promoted": str(promoted).lower()}
-    if sandbox is not None:
-        tags["sandbox"] = fit_json(sandbox, settings.retrain.tag_max_chars)
-    registry.set_version_tags(settings, version, tags)
-    return promoted
+        registry.promote_version(settings, version, day, reason, evidence)
+    elif demoted:
+        registry.demote_champion(settings, day, reason, evidence)
+    if version:
+        tags = {"promoted": str(promoted).lower(), "demoted_champion": str(demoted).lower()}
+        if sandbox is not None:
+            tags["sandbox"] = fit_json(sandbox, settings.retrain.tag_max_chars)
+        registry.set_version_tags(settings, version, tags)
+    return {"promoted": promoted, "demoted": demoted}
 
 
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
@@ -173,23 +199,26 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         return _reuse(settings, existing)
 
     features = lake.read("features", days=window).collect()
-    test_days = window[-settings.backtest.folds:]
-    oracle = None
-    if settings.backtest.grade_with_simulator_truth:  # the closed-loop demo's explicit choice, never sniffed
-        missing = [d for d in test_days if not lake.exists("sim_oracle", d)]
-        if missing:
-            raise ValueError(f"backtest.grade_with_simulator_truth is on but the lake has no sim_oracle for "
-                             f"{', '.join(map(str, missing))}")
-        oracle = lake.read("sim_oracle", days=window).collect()
-    # the champion this night started with (a re-run after its own promotion must not face itself)
+    # the champion this night started with (a re-run after its own promotion must not face itself),
+    # and the one it replaced, each judged on the same logged decisions as the challenger
     champion_before = champion_at_start(settings, day)
     champion = (registry.load_version(settings, champion_before, RouterModel.load)
                 if champion_before is not None else None)
+    previous_v = registry.previous_version(settings) if champion_before is not None else None
+    previous = (registry.load_version(settings, previous_v, RouterModel.load)
+                if previous_v not in (None, champion_before) else None)
 
-    backtest = walk_forward(features, settings, champion=champion, oracle=oracle,
-                            train_fn=lambda frame: train_router(frame, train_config, mapper=mapper)[0])
-    verdict = evaluate_gate(backtest.days, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
-                            data_checks_ok=data_checks_ok)
+    def fit(frame: pl.DataFrame) -> RouterModel:
+        return train_router(frame, train_config, mapper=mapper)[0]
+
+    backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit)
+    look = look_number(settings, available, day)
+    verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
+                            data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)
+    evidence: dict[str, Any] = {k: (v.as_dict() if v is not None else None) for k, v in (
+        ("vs_incumbent", verdict.vs_incumbent), ("vs_static", verdict.vs_static),
+        ("champion_vs_static", verdict.champion_vs_static))}
+    evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look)
     train_frame = features.filter(pl.col("date").is_in(train_days))
     meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
     challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
@@ -209,18 +238,14 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         registry.log_params(params)
         registry.log_venue_runs(reports, {"train_window": tags["train_window"], "data_hash": dhash},
                                 figures=plots.venue_figures)
-        registry.log_metrics({**verdict.metrics(), **{f"regret_{k}_bps": v for k, v in regret(backtest).items()}})
-        for r in backtest.ranking.iter_rows(named=True):
-            registry.log_metrics({f"{r['model']}_rank_spearman": r["spearman"],
-                                  f"{r['model']}_top1_agreement": r["top1_agreement"]})
+        registry.log_metrics(verdict.metrics())
         for i, r in enumerate(backtest.days.iter_rows(named=True)):
-            registry.log_metrics({k: v for k, v in r.items() if k.startswith(("cost_", "dr_", "ips_"))
+            registry.log_metrics({k: v for k, v in r.items() if k.startswith(("cost_", "ess_", "support_"))
                                   and v is not None}, step=i)
         registry.log_json(verdict.to_dict(), "gate/verdict.json")
         registry.log_json(backtest.folds, "backtest/folds.json")
         registry.log_table(backtest.days, "gate/per_day.csv")
         registry.log_table(backtest.venue_metrics, "backtest/venue_metrics.csv")
-        registry.log_table(backtest.ranking, "backtest/ranking.csv")
         model_uri = registry.log_router_model(challenger, example)
         registry.log_metrics({"retrain_seconds": time.perf_counter() - t0})
     limit = settings.retrain.tag_max_chars
@@ -228,12 +253,16 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
                     "p_value": repr(float(verdict.p_value)), "cost_diff_bps": repr(float(verdict.cost_diff_bps)),
                     "cost_source": backtest.cost_source, "run_id": run_id,
                     "promoted": str(verdict.passed and promote).lower() if promote else "pending",
+                    "action": verdict.action, "evidence": fit_json(evidence, limit),
                     "per_day_costs": fit_json(per_day, limit)}
     version = registry.register_model(settings, model_uri, version_tags)
-    if verdict.passed and promote:
-        registry.promote(settings, version)
+    if promote and verdict.action in ("promote", "demote"):
+        finalize_promotion(settings, day.isoformat(), {"challenger_version": version, "action": verdict.action,
+                                                       "gate_passed": verdict.passed, "reasons": verdict.reasons,
+                                                       "evidence": evidence}, None)
     return RetrainResult(
         day=day.isoformat(), promoted=verdict.passed and promote, champion_version=registry.champion_version(settings),
         challenger_version=version, p_value=verdict.p_value, cost_diff_bps=verdict.cost_diff_bps, run_id=run_id,
         verdict=verdict.verdict, reasons=verdict.reasons, cost_source=backtest.cost_source, run_key=run_key,
-        data_hash=dhash, per_day=per_day, gate_passed=verdict.passed)
+        data_hash=dhash, per_day=per_day, gate_passed=verdict.passed, action=verdict.action,
+        demote=verdict.demote, evidence=evidence)

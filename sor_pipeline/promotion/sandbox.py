@@ -50,7 +50,7 @@ def run_sandbox(day: date, settings: Settings, lake: Lake, challenger_version: s
 
     sandbox_day = next_trading_days(date.fromordinal(day.toordinal() + 1), 1, settings.market.holidays)[0]
     seed = settings.seed * settings.sandbox.seed_stride + day.toordinal()
-    config = replace(SimConfig(seed=seed, n_symbols=settings.sandbox.symbols), epsilon=0.0)
+    config = replace(SimConfig(seed=seed, n_symbols=settings.sandbox.symbols), epsilon=0.0, explore=False)
     day_index = len([d for d in lake.dates("features") if d <= day])
     challenger = load_policy(settings, challenger_version)
     champion = load_policy(settings, champion_version) if champion_version else \

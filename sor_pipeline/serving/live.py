@@ -37,6 +37,7 @@ from sor_pipeline.features.online import (
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.serving.allocation import AllocationConfig, allocate, venue_caps
 from sor_pipeline.serving.compiled import CompiledScorer, ReferenceScorer, RouteBuffers, Scores, buffers, make_scorer
+from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities
 from sor_pipeline.serving.types import NAN, Allocation, MarketSnapshot, Order, Route, RouterStats
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ class LiveRouter:
 
     def __init__(self, model: RouterModel | None, *, static_waterfall: Sequence[str], version: str | None = None,
                  timezone: str = "America/New_York", allocation: AllocationConfig | None = None,
-                 scorer: str = "compiled", cache_dir: Path | None = None, load_error: str | None = None) -> None:
+                 scorer: str = "compiled", cache_dir: Path | None = None, load_error: str | None = None,
+                 exploration: ExplorationParams | None = None, seed: int = 0) -> None:
         self.stats = RouterStats()
+        self.exploration = exploration or ExplorationParams(enabled=False)
+        self._rng = np.random.default_rng(seed)
         self.static_waterfall = list(static_waterfall)
         self.allocation = allocation or AllocationConfig()
         self.version = version
@@ -101,7 +105,8 @@ class LiveRouter:
             err = f"load failed: {exc!r}"
         kw.setdefault("cache_dir", settings.router_cache_dir)
         router = cls(model, static_waterfall=settings.router.static_waterfall, version=version,
-                     timezone=settings.market.timezone, load_error=err,
+                     timezone=settings.market.timezone, load_error=err, exploration=settings.router.exploration(),
+                     seed=settings.seed,
                      **kw)  # type: ignore[arg-type]
         if err is not None:
             router.stats.load_failures += 1
@@ -175,7 +180,7 @@ class LiveRouter:
             if b.run(1):
                 self.stats.nonfinite += 1
                 return self.static_route(order, snap, "non-finite score")
-            return self._build(b, 0, order)
+            return self._explore(self._build(b, 0, order), snap)
         except Exception as exc:
             self.stats.errors += 1
             log.exception("router: unexpected error in the order path")
@@ -282,6 +287,36 @@ class LiveRouter:
                 out.append(self.static_route(order, snap, f"error: {exc!r}"))
         return out
 
+    def _explore(self, route: Route, snap: MarketSnapshot) -> Route:
+        """Draw the rank-1 venue (see :mod:`sor_pipeline.serving.exploration`) and record its propensity;
+        an explored route puts the drawn venue first and re-allocates in the new order."""
+        if not self.exploration.enabled or not route.ranked_venues:
+            return route
+        nv = len(route.ranked_venues)
+        costs = np.array([route.expected_cost_bps or [NAN] * nv], dtype=np.float64)
+        probs = rank1_probabilities(costs, np.zeros(1, dtype=np.int64), np.ones((1, nv), dtype=bool), self.exploration)
+        chosen, prop = draw(probs, self._rng)
+        k = int(chosen[0])
+        route.propensity = float(prop[0])
+        if k == 0:
+            return route
+        perm = [k, *[i for i in range(nv) if i != k]]
+        route.ranked_venues = [route.ranked_venues[i] for i in perm]
+        for name in ("p_fill", "slippage_bps", "expected_cost_bps"):
+            values = getattr(route, name)
+            if values:
+                setattr(route, name, [values[i] for i in perm])
+        types = route.venue_types or {}
+        venues = route.ranked_venues
+        caps = venue_caps(venues, route.order.qty, snap.adv, snap.displayed, self.allocation)
+        p = route.p_fill or [1.0] * nv
+        c = route.expected_cost_bps or [NAN] * nv
+        route.allocations = allocate(route.order.qty, venues, [types.get(v, "") == "LIT" for v in venues],
+                                     [x if np.isfinite(x) else 1.0 for x in p], c, caps, self.allocation)
+        route.explored = True
+        route.policy = f"{route.policy}/explore"
+        return route
+
     def static_route(self, order: Order, snap: MarketSnapshot, reason: str) -> Route:
         """The static waterfall: venues in ``static_waterfall`` order, no scores (NaN); legs capped by
         displayed size / ADV share, the remainder to the last venue (the waterfall's lit end)."""
@@ -298,4 +333,5 @@ class LiveRouter:
                             caps, self.allocation)
         except Exception:
             legs = []
-        return Route(order, list(order_v), legs, "static", True, NAN, reason, venue_types=self._type_map)
+        return self._explore(Route(order, list(order_v), legs, "static", True, NAN, reason,
+                                   venue_types=self._type_map), snap)

@@ -52,7 +52,8 @@ class Route:
     ``policy`` names what routed, e.g. ``model:3`` or ``static``; ``fallback_bps`` is the lit-sweep
     cost (min LIT slippage, bps, + = cost) used for unfilled remainders; ``reason`` says why on a
     fallback. Per-venue scores are kept as flat lists in rank order (``p_fill``, ``slippage_bps``,
-    ``expected_cost_bps``; NaN on a fallback); :attr:`venues` builds VenueScore objects on demand."""
+    ``expected_cost_bps``; NaN on a fallback); :attr:`venues` builds VenueScore objects on demand.
+    ``propensity`` / ``explored``: see :mod:`sor_pipeline.serving.exploration`."""
 
     order: Order
     ranked_venues: list[str]
@@ -65,6 +66,10 @@ class Route:
     slippage_bps: list[float] = field(default_factory=list)
     expected_cost_bps: list[float] = field(default_factory=list)
     venue_types: Mapping[str, str] | None = None
+    #: Probability with which the rank-1 venue was chosen (1.0 without exploration) and whether it
+    #: differs from the ranking's own first venue: the decision record the execution log carries.
+    propensity: float = 1.0
+    explored: bool = False
 
     @property
     def venues(self) -> list[VenueScore]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sor_pipeline.serving.exploration import ExplorationParams
+
 VenueType = Literal["DARK", "ECN", "LIT"]
 RegimeKind = Literal["toxic", "fill_rate", "volatility"]
 
@@ -101,7 +103,13 @@ class SimConfig:
     n_symbols: int = 5
     venues: list[VenueSpec] = field(default_factory=default_venues)
     regimes: list[Regime] = field(default_factory=default_regimes)
+    #: The logging router's exploration (sor_pipeline.serving.exploration): ``epsilon`` is the uniform
+    #: share of a request ranked without scores (0 = no exploration at all); scored requests use the
+    #: softmax temperature and floor.
     epsilon: float = 0.1
+    explore: bool = True
+    explore_temperature_bps: float = 1.0
+    explore_floor: float = 0.02
     quote_updates_per_symbol: int = 2_000
     parent_orders_per_symbol: int = 40
     trades_per_symbol: int = 500
@@ -130,6 +138,12 @@ class SimConfig:
     impact_k: float = 1.0
     symbol_group_size: int = 25
     timezone: str = "America/New_York"
+
+    def exploration(self) -> ExplorationParams:
+        """The logging router's exploration; ``epsilon`` 0 (or ``explore`` False) turns it off."""
+        return ExplorationParams(enabled=self.explore and self.epsilon > 0,
+                                 temperature_bps=self.explore_temperature_bps, floor=self.explore_floor,
+                                 static_epsilon=self.epsilon)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

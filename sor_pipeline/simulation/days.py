@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -13,6 +13,7 @@ from sor_pipeline.simulation import SimConfig
 from sor_pipeline.simulation.config import big_day_config
 from sor_pipeline.simulation.core import simulate_day
 from sor_pipeline.simulation.drop import ExecFormat, TickFormat, write_big_day, write_drop
+from sor_pipeline.simulation.scenarios import load_scenario
 
 ROTATION: tuple[ExecFormat, ...] = ("csv", "jsonl", "fix")
 
@@ -46,9 +47,13 @@ def tick_format_for(choice: str, day_index: int) -> TickFormat:
 
 
 def run_sim(*, start: date, days: int, out: Path, seed: int, symbols: int, venues: list[str] | None,
-            exec_format: str, tick_format: str, big: bool, holidays: list[date]) -> dict[str, Any]:
-    """Simulate ``days`` trading days with the static waterfall and write the drops; JSON summary."""
+            exec_format: str, tick_format: str, big: bool, holidays: list[date],
+            scenario: str | None = None) -> dict[str, Any]:
+    """Simulate ``days`` trading days with the static waterfall and write the drops; JSON summary.
+    ``scenario``: a scenario TOML file whose regimes (and venues) replace the default story's."""
     config = sim_config(seed, symbols, venues, big)
+    if scenario:
+        config = load_scenario(scenario).apply(config)
     t0 = time.perf_counter()
     dates = next_trading_days(start, days, holidays)
     for i, day in enumerate(dates):
@@ -59,4 +64,5 @@ def run_sim(*, start: date, days: int, out: Path, seed: int, symbols: int, venue
             write_drop(simulate_day(config, day, i), out / day.isoformat(), fmt, tfmt, config)
     return {"raw_dir": str(out), "dates": [d.isoformat() for d in dates], "seed": seed,
             "symbols": config.n_symbols, "venues": [v.code for v in config.venues],
+            "scenario": scenario, "regimes": [asdict(r) for r in config.regimes],
             "exec_format": exec_format, "tick_format": tick_format, "seconds": round(time.perf_counter() - t0, 2)}

@@ -12,11 +12,10 @@ from sor_pipeline.simulation.metrics import daily_policy_costs
 
 
 def day_costs(child_orders: pl.DataFrame, oracle: pl.DataFrame, static_waterfall: list[str]) -> dict[str, float]:
-    """Mean oracle expected cost (bps, + = cost) per rank-1 routing decision, on the decisions the
-    routing policy made itself (exploration excluded): ``static`` = the static waterfall's first venue,
-    ``ml`` = the venue the day's router chose, ``oracle`` = the best venue."""
-    greedy = child_orders.filter(~pl.col("router_policy").str.ends_with("/explore"))
-    c = daily_policy_costs(greedy, oracle, static_waterfall)
+    """Mean oracle expected cost (bps, + = cost) per rank-1 routing decision, over every decision of the
+    day, explored ones included (exploration is a real cost): ``static`` = the static waterfall's first
+    venue, ``ml`` = the venue the day's router chose, ``oracle`` = the best venue. Grading only."""
+    c = daily_policy_costs(child_orders, oracle, static_waterfall)
     return {"static": c["static"], "ml": c["routed"], "oracle": c["oracle"], "decisions": int(c["n"])}
 
 
@@ -32,6 +31,23 @@ def captured_gap_share(days: list[dict[str, Any]], *, model_days_only: bool = Fa
         num += n * (d["static"] - d["ml"])
         den += n * (d["static"] - d["oracle"])
     return None if den <= 0 else num / den
+
+
+def nights_to_recover(days: list[dict[str, Any]], shifts: list[int], tolerance_bps: float = 0.1) -> list[int | None]:
+    """Per shift starting on day index ``s``: the least ``k`` such that the router costs at most static +
+    ``tolerance_bps`` on every day from ``s + k`` until the next shift (or the end); None if never."""
+    out: list[int | None] = []
+    bounds = sorted(shifts)
+    for j, s in enumerate(bounds):
+        end = bounds[j + 1] if j + 1 < len(bounds) else len(days)
+        span = days[s:end]
+        k_found: int | None = None
+        for k in range(len(span)):
+            if all(d["ml"] <= d["static"] + tolerance_bps for d in span[k:]):
+                k_found = k
+                break
+        out.append(k_found)
+    return out
 
 
 def plot_day_costs(days: list[dict[str, Any]], path: Path) -> Path:

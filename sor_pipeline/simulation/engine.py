@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities
 from sor_pipeline.simulation.config import SimConfig
 from sor_pipeline.simulation.policy import MarketState
 from sor_pipeline.simulation.venue_model import URGENCY_MULT, market_nbbo, oracle_frame, price_venues
@@ -30,9 +31,9 @@ class RouteResult:
     oracle: pl.DataFrame
 
 
-def route_order(requests: pl.DataFrame, ranking: pl.DataFrame, venues: list[str], epsilon: float,
+def route_order(requests: pl.DataFrame, ranking: pl.DataFrame, venues: list[str], params: ExplorationParams,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Venue order per request after exploration.
+    """Venue order per request after exploration (the live router's, :mod:`sor_pipeline.serving.exploration`).
 
     Returns (order (n, V+0) venue indices, -1 = none; rank-1 propensity; explored flag;
     predicted cost (n, V) per venue index, NaN = none)."""
@@ -48,15 +49,15 @@ def route_order(requests: pl.DataFrame, ranking: pl.DataFrame, venues: list[str]
     order[ri, pos] = vi
     pred = np.full((n, nv), np.nan)
     pred[ri, vi] = r["predicted_cost_bps"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    top = order[:, 0]
-    explored = rng.random(n) < epsilon
-    pick = rng.integers(0, nv, n)
+    top = np.maximum(order[:, 0], 0)
+    available = np.zeros((n, nv), dtype=bool)
+    available[ri, vi] = True
+    chosen, prop = draw(rank1_probabilities(pred, top, available, params), rng)
+    explored = chosen != top
     new_order = order.copy()
-    for i in np.nonzero(explored)[0]:  # only ~eps * n requests; row-wise reorder is cheap here
-        rest = [v for v in order[i] if v >= 0 and v != pick[i]]
-        new_order[i] = np.array([pick[i], *rest, *([-1] * (nv - 1 - len(rest)))])[:nv]
-    chosen = new_order[:, 0]
-    prop = (1.0 - epsilon) * (chosen == top) + epsilon / nv
+    for i in np.nonzero(explored)[0]:  # the explored requests only; row-wise reorder is cheap here
+        rest = [v for v in order[i] if v >= 0 and v != chosen[i]]
+        new_order[i] = np.array([chosen[i], *rest, *([-1] * (nv - 1 - len(rest)))])[:nv]
     return new_order, prop, explored, pred
 
 
@@ -68,7 +69,7 @@ def run_waterfall(config: SimConfig, requests: pl.DataFrame, ranking: pl.DataFra
     lat_us = {v.code: float(v.latency_us) for v in config.venues}  # mixed int/float would break replace_strict
     lit = [i for i, v in enumerate(venues) if vtypes[v] == "LIT"]
     nv, n = len(venues), requests.height
-    order, prop1, explored, pred = route_order(requests, ranking, venues, config.epsilon, rng)
+    order, prop1, explored, pred = route_order(requests, ranking, venues, config.exploration(), rng)
     remaining = requests["qty"].to_numpy().astype(np.int64).copy()
     next_ts = requests["decision_ts"].cast(pl.Int64).to_numpy().copy()
     req = requests.with_row_index("ri")

@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -276,17 +277,34 @@ def promote(settings: Settings, version: str) -> None:
 
 
 def rollback(settings: Settings) -> str:
-    """Champion back to the previous champion; returns the restored version. The rolled-back version
-    loses every alias (it is not kept as previous). Raises RegistryError if there is no previous."""
+    """Undo the last alias move written in the ledger (a promotion or a demotion): the champion goes back
+    to what routed before it (a version, or ``static``), and the rollback is itself written to the ledger.
+    Without a ledger entry, the previous alias is used. Returns what routes now (a version or
+    ``static``). Raises RegistryError when there is nothing to roll back to."""
     client = configure(settings)
-    prev = _alias_version(client, settings.mlflow.model_name, settings.mlflow.previous_alias)
-    if prev is None:
-        raise RegistryError(f"no '{settings.mlflow.previous_alias}' version of model "
-                            f"'{settings.mlflow.model_name}' to roll back to")
-    client.set_registered_model_alias(settings.mlflow.model_name, settings.mlflow.champion_alias, prev)
-    client.delete_registered_model_alias(settings.mlflow.model_name, settings.mlflow.previous_alias)
-    client.set_model_version_tag(settings.mlflow.model_name, prev, "rolled_back_to", "true")
-    return prev
+    name = settings.mlflow.model_name
+    with _ledger_lock(settings):
+        entries = ledger(settings)
+        undone = {int(e["undoes"]) for e in entries if e["action"] == "rollback"}
+        pending = [i for i, e in enumerate(entries) if e["action"] != "rollback" and i not in undone]
+        if pending:
+            last = entries[pending[-1]]
+            target = str(last["from"])
+            _move(settings, client, target, str(last["night"]), "rollback",
+                  f"rollback of the {last['action']} of night {last['night']}", {}, undoes=pending[-1])
+        elif entries:
+            raise RegistryError(f"every move in the alias ledger ({len(entries)} entries) is already rolled back")
+        else:
+            prev = _alias_version(client, name, settings.mlflow.previous_alias)
+            if prev is None:
+                raise RegistryError(f"no '{settings.mlflow.previous_alias}' version of model "
+                                    f"'{name}' to roll back to")
+            client.set_registered_model_alias(name, settings.mlflow.champion_alias, prev)
+            client.delete_registered_model_alias(name, settings.mlflow.previous_alias)
+            target = prev
+    if target != STATIC:
+        client.set_model_version_tag(name, target, "rolled_back_to", "true")
+    return target
 
 
 def model_uri(settings: Settings, version: str | None = None) -> str:
@@ -306,3 +324,82 @@ def load_champion(settings: Settings, load: Callable[[Path], M]) -> M | None:
     if champion_version(settings) is None:
         return None
     return load_router_model(model_uri(settings), load)
+
+
+# --------------------------------------------------------------------------------------------------
+# the alias ledger: every champion move (promote, demote, rollback) with its night, versions, evidence
+STATIC = "static"
+
+
+def _ledger_lock(settings: Settings) -> Any:
+    import fcntl
+
+    path = settings.ledger_path.with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")  # noqa: SIM115 - closed by the caller's context
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
+def ledger(settings: Settings) -> list[dict[str, Any]]:
+    """Every alias move so far, oldest first (``night``, ``action``, ``from``, ``to``, ``reason``,
+    ``evidence``, ``at``); ``from``/``to`` are versions or ``"static"``."""
+    path = settings.ledger_path
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append(settings: Settings, entry: Mapping[str, Any]) -> None:
+    path = settings.ledger_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(dict(entry), default=str, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _move(settings: Settings, client: MlflowClient, to: str, night: str, action: str, reason: str,
+          evidence: Mapping[str, Any] | None, undoes: int | None = None) -> None:
+    """Point the champion alias at ``to`` (a version, or ``static``: no champion alias), keep the replaced
+    champion under the previous alias, and write the ledger entry (after the alias moved)."""
+    name, champ, prev = settings.mlflow.model_name, settings.mlflow.champion_alias, settings.mlflow.previous_alias
+    current = _alias_version(client, name, champ) or STATIC
+    if current == to and undoes is None:
+        return
+    if current != STATIC:
+        client.set_registered_model_alias(name, prev, current)
+    if to == STATIC:
+        if current != STATIC:
+            client.delete_registered_model_alias(name, champ)
+    else:
+        client.set_registered_model_alias(name, champ, to)
+    _append(settings, {"night": night, "action": action, "from": current, "to": to, "reason": reason,
+                       "evidence": dict(evidence or {}), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       **({"undoes": undoes} if undoes is not None else {})})
+
+
+def promote_version(settings: Settings, version: str, night: str, reason: str,
+                    evidence: Mapping[str, Any] | None = None) -> None:
+    """The night's promotion: champion alias to ``version``, written to the ledger."""
+    client = configure(settings)
+    with _ledger_lock(settings):
+        _move(settings, client, str(version), night, "promote", reason, evidence)
+
+
+def demote_champion(settings: Settings, night: str, reason: str, evidence: Mapping[str, Any] | None = None) -> None:
+    """The night's demotion: tomorrow routes static (no champion alias); the demoted version stays under
+    the previous alias, so a rollback restores it."""
+    client = configure(settings)
+    with _ledger_lock(settings):
+        _move(settings, client, STATIC, night, "demote", reason, evidence)
+
+
+def routed_by(settings: Settings, day: str) -> str:
+    """The policy that routed trading date ``day`` (a version or ``static``), from the ledger: the
+    target of the last move made by a night before ``day``."""
+    target = STATIC
+    for entry in ledger(settings):
+        if str(entry["night"]) < day:
+            target = str(entry["to"])
+    return target

@@ -100,7 +100,7 @@ README_ENV = [
     ("SOR_SANDBOX_TOLERANCE_BPS", "0.2", lambda s: s.sandbox.tolerance_bps, 0.2),
     ("SOR_MONITOR_ALERT_WEBHOOK_URL", "http://h:3/hook", lambda s: s.monitor.alert_webhook_url, "http://h:3/hook"),
     ("SOR_MONITOR_QUOTE_GAP_S", "120", lambda s: s.monitor.quote_gap_s, 120.0),
-    ("SOR_GATE__BOOTSTRAP_SAMPLES", "500", lambda s: s.gate.bootstrap_samples, 500),
+    ("SOR_GATE__MIN_ESS", "500", lambda s: s.gate.min_ess, 500.0),
 ]
 
 

@@ -1,0 +1,58 @@
+"""Exploration of the rank-1 venue, with the exact probability of every choice (the propensity).
+
+Off-policy evaluation needs every decision's probability, and needs the venues a challenger might
+prefer to be tried now and then. Uniform epsilon-greedy spends its exploration on clearly bad venues;
+this explores where the choice is uncertain:
+
+- a model-scored request draws its rank-1 venue from ``(1 - k * floor) * softmax(-cost / T) + floor``
+  over its ``k`` available venues (costs in bps, + = cost; ``T`` = ``temperature_bps``): venues within
+  about ``T`` bps of the best share the decisions, a venue 5 T worse gets about the floor;
+- a request ranked without scores (the static waterfall) keeps its rank-1 venue with probability
+  ``1 - static_epsilon`` and draws uniformly among its available venues otherwise.
+
+The rest of the waterfall keeps its order behind the drawn venue. One definition for the live router
+(:class:`sor_pipeline.serving.live.LiveRouter`) and the simulator's logging router.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sor_pipeline.config.exploration import ExplorationParams
+
+__all__ = ["ExplorationParams", "draw", "rank1_probabilities"]
+
+
+def rank1_probabilities(costs: np.ndarray, top: np.ndarray, available: np.ndarray,
+                        params: ExplorationParams) -> np.ndarray:
+    """(n, V) probability of each venue being drawn as rank 1 (rows sum to 1 over available venues).
+
+    ``costs``: (n, V) expected costs, bps (NaN = not scored); ``top``: (n,) index of the ranking's
+    rank-1 venue; ``available``: (n, V) bool, the venues the request may go to."""
+    n, nv = available.shape
+    avail = available.astype(bool)
+    k = np.maximum(avail.sum(axis=1, keepdims=True), 1)
+    onehot = np.zeros((n, nv))
+    onehot[np.arange(n), top] = 1.0
+    if not params.enabled:
+        return onehot
+    scored = np.isfinite(costs) & avail
+    row_scored = scored.any(axis=1)
+    uniform = avail / k
+    static = (1.0 - params.static_epsilon) * onehot + params.static_epsilon * uniform
+    c = np.where(scored, costs, np.inf)
+    best = np.min(c, axis=1, keepdims=True)
+    z = np.where(scored, np.exp(-(c - np.where(np.isfinite(best), best, 0.0)) / max(params.temperature_bps, 1e-9)),
+                 0.0)
+    soft = z / np.maximum(z.sum(axis=1, keepdims=True), 1e-300)
+    floor = min(params.floor, 1.0 / float(nv))
+    mixed = (1.0 - k * floor) * soft + floor * avail
+    return np.where(row_scored[:, None], mixed, static)
+
+
+def draw(probs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen venue index, its probability) per row, by inverse-CDF on one uniform draw per row."""
+    cdf = np.cumsum(probs, axis=1)
+    u = rng.random(probs.shape[0]) * cdf[:, -1]
+    chosen = np.minimum((cdf < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+    return chosen, probs[np.arange(probs.shape[0]), chosen]

@@ -137,7 +137,8 @@ def from_text_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     Missing nullable columns become null. A value that does not parse becomes null and is then
     caught by the pandera model (required column) downstream; lineage columns are kept.
     """
-    out, lost = [], []
+    out: list[pl.Expr] = []
+    lost: list[pl.Expr] = []
     for name, dtype in canonical_columns(table).items():
         if name not in frame.columns:
             out.append(pl.lit(None, dtype=dtype).alias(name))

@@ -40,6 +40,8 @@ def csv_header(path: Path) -> list[str]:
 
 
 def _fields(line: str) -> int:
+    if line.count('"') % 2:
+        return -1
     try:
         return len(next(csv.reader([line])))
     except (csv.Error, StopIteration):
@@ -116,17 +118,18 @@ def read_canonical_jsonl(path: Path, table: str | None = None,
         raise FormatError(f"{path}: first JSON record matches no canonical table: "
                           f"{explain_mismatch(_first_record_keys(path), candidates)}")
     cols = canonical_columns(table)
-    text_dtypes = {n: (pl.Utf8() if isinstance(d, pl.Datetime) or d == pl.Date else d) for n, d in cols.items()}
+    # every field decoded as text (a typed decode silently truncates 1.5 into an int column); the
+    # canonical types are parsed after, so a value that does not fit keeps its text into the quarantine
+    text = pl.Struct(dict.fromkeys(cols, pl.Utf8()))
     lines = pl.Series("line", path.read_bytes().decode("utf-8-sig", errors="replace").splitlines(), dtype=pl.Utf8)
     numbered = pl.DataFrame({"line": lines}).with_row_index(SOURCE_LINE, offset=1).filter(
         pl.col("line").str.strip_chars() != "")
     rejects: list[dict[str, object]] = []
     try:
-        decoded = numbered.with_columns(pl.col("line").str.json_decode(pl.Struct(text_dtypes)).alias("rec"))
-    except Exception:  # some record does not fit the typed decode: decode as text, record by record
+        decoded = numbered.with_columns(pl.col("line").str.json_decode(text).alias("rec"))
+    except Exception:  # some line is not a JSON object, or holds a nested value: record by record
         numbered, rejects = _as_text_records(numbered, path, table, list(cols))
-        struct = pl.Struct(dict.fromkeys(cols, pl.Utf8()))
-        decoded = numbered.with_columns(pl.col("line").str.json_decode(struct).alias("rec"))
+        decoded = numbered.with_columns(pl.col("line").str.json_decode(text).alias("rec"))
     flat = decoded.select(pl.col("rec").struct.unnest(), pl.col(SOURCE_LINE).cast(pl.Int64))
     frame = from_text_frame(with_source(flat, path, lines=flat.get_column(SOURCE_LINE)), table)
     return AdapterResult(tables={table: frame}, rejects=make_rejects(rejects),

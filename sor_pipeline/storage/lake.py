@@ -16,6 +16,7 @@ back an old partition whose replacement never arrived and clears leftovers.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -75,10 +76,8 @@ def _stale(entry: Path) -> bool:
 def _rmdir_empty(*dirs: Path) -> None:
     """Remove each folder if it is empty (deepest first); a folder in use by another writer stays."""
     for d in dirs:
-        try:
+        with contextlib.suppress(OSError):
             d.rmdir()
-        except OSError:
-            pass
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,18 @@ def _reject_records(rejects: pl.DataFrame | None, table: str, stamp: datetime) -
     ).cast(schema)  # type: ignore[arg-type]
 
 
+def _row_json(columns: list[str], schema: pl.Schema) -> pl.Expr:
+    """The row as JSON; a row holding inf or NaN (which JSON cannot carry) writes its floats as text,
+    so the quarantine keeps the bad value instead of a null."""
+    floats = [c for c in columns if schema[c].is_float()]
+    plain = pl.struct(columns).struct.json_encode()
+    if not floats:
+        return plain
+    as_text = pl.struct([pl.col(c).cast(pl.Utf8) if c in floats else pl.col(c) for c in columns]).struct.json_encode()
+    odd = pl.any_horizontal([pl.col(c).is_infinite() | pl.col(c).is_nan() for c in floats]).fill_null(False)
+    return pl.when(odd).then(as_text).otherwise(plain)
+
+
 def validate_split(
     frame: pl.DataFrame,
     model: type[pa.DataFrameModel],
@@ -218,7 +230,8 @@ def validate_split(
     bad = indexed.filter(pl.col("__row").is_in(bad_idx.implode()))
 
     reasons = (
-        fails.with_columns(pl.format("{}: {} ({})", "column", "check", "failure_case").alias("r"))
+        fails.with_columns(pl.format("{}: {} ({})", pl.col("column").fill_null("<row>"), "check",
+                                     pl.col("failure_case").fill_null("null")).alias("r"))
         .group_by("index", maintain_order=True)
         .agg(
             pl.col("column").unique(maintain_order=True).str.join("; ").alias("columns"),
@@ -226,7 +239,7 @@ def validate_split(
             pl.col("r").str.join("; ").alias("reason"),
         )
     )
-    encoded = pl.struct([c for c in conformed.columns if c not in LINEAGE]).struct.json_encode()
+    encoded = _row_json([c for c in conformed.columns if c not in LINEAGE], conformed.schema)
     if RAW_ROW in bad.columns:  # the row as the source wrote it, where a value did not parse
         encoded = pl.coalesce(pl.col(RAW_ROW), encoded)
     row_json = bad.select(

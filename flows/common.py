@@ -64,8 +64,12 @@ def drop_fingerprint(day_dir: Path) -> str:
 
 
 def lake_fingerprint(lake: Lake, datasets: Iterable[str], days: Iterable[date]) -> str:
-    """Fingerprint of the datasets' partitions for ``days``, bound to this lake's root (an empty lake
-    elsewhere must not share a cache key with this one)."""
+    """Content hash of the datasets' partitions for ``days``, bound to this lake's root (an empty lake
+    elsewhere must not share a cache key with this one). Content, not mtimes: a partition rewritten
+    with the same bytes (a re-run) keeps the key, one rewritten with other bytes changes it."""
     day_list = list(days)
-    root = hashlib.sha256(str(lake.root.resolve()).encode()).hexdigest()[:8]
-    return f"{root}:{files_fingerprint(f for name in datasets for f in lake.files(name, day_list))}"
+    h = hashlib.sha256(str(lake.root.resolve()).encode())
+    for name in datasets:
+        for d in day_list:
+            h.update(f"{name}/{d.isoformat()}:{lake.partition_hash(name, d)}\n".encode())
+    return h.hexdigest()[:24]

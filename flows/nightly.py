@@ -30,7 +30,7 @@ from flows.stages import (
     tca_task,
 )
 from sor_pipeline.config.calendar import is_trading_day, market_today, trading_days
-from sor_pipeline.config.faults import StageFailed
+from sor_pipeline.config.faults import StageFailed, injected_stages, maybe_inject
 from sor_pipeline.promotion.champion import champion_at_start, champion_reference
 from sor_pipeline.promotion.data_checks import data_checks_passed
 from sor_pipeline.reporting.nightly_summary import night_markdown, night_summary
@@ -49,18 +49,24 @@ def _run(stage: str, day: date, fn: Callable[[], T]) -> T:
         raise StageFailed(stage, day, exc) from exc
 
 
+def _registry(fn: Callable[[], T]) -> T:
+    maybe_inject("registry")
+    return fn()
+
+
 @flow(name="sor-nightly", log_prints=True)
 def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[str, Any]:
     """Run the whole night for trading date ``day`` (default: today in the market's time zone, as the
     schedule calls it after the close) from the drop under ``raw_dir`` (default ``$SOR_HOME/raw``).
     Returns the JSON summary (docs/DESIGN.md ``nightly`` fields)."""
+    injected_stages()  # refuse a misspelt SOR_INJECT_FAULT before anything runs
     settings, lake = current()
     if day is None:
         day = market_today(settings.market.timezone)
         if not is_trading_day(day, settings.market.holidays):
             return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
     raw = Path(raw_dir) if raw_dir else settings.raw_root
-    registry_before = _run("registry", day, lambda: champion_reference(settings, day))
+    registry_before = _run("registry", day, lambda: _registry(lambda: champion_reference(settings, day)))
 
     ingest = _run("ingest", day, lambda: lake_cached(ingest_task, lake, day)(
         day, str(raw), ingest_fingerprint(day, raw)))
@@ -98,8 +104,8 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
                             report=report)
     summary.update(demoted=moved["demoted"], action=retrain.get("action", "keep"),
                    data_checks_ok=data_checks_ok, routes_tomorrow=registry.champion_version(settings) or "static")
-    summary["run_id"] = _run("registry", day, lambda: registry.log_night(
-        settings, day.isoformat(), summary["run_id"], monitor=monitor, summary=summary))
+    summary["run_id"] = _run("registry", day, lambda: _registry(lambda: registry.log_night(
+        settings, day.isoformat(), summary["run_id"], monitor=monitor, summary=summary)))
     create_markdown_artifact(night_markdown(summary), key=f"nightly-{day.isoformat()}",
                              description=f"sor-pipeline nightly {day.isoformat()}")
     return summary

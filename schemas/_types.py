@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pandera.polars as pa
 import polars as pl
 
 #: UTC timestamp, nanoseconds. A bare ``pl.Datetime`` would mean microseconds with no zone.
@@ -18,3 +19,9 @@ URGENCIES = ["LOW", "MEDIUM", "HIGH"]
 LIQUIDITY = ["ADD", "REMOVE", "MID"]
 CHILD_STATUSES = ["FILLED", "PARTIAL", "CANCELLED", "REJECTED"]
 VENUE_TYPES = ["DARK", "ECN", "LIT"]
+
+
+def finite_values(data: pa.PolarsData) -> pl.LazyFrame:
+    """Column check ``finite``: a float is a number, not inf or NaN (``gt=0`` alone lets ``inf`` pass).
+    Nulls are left to the column's ``nullable``."""
+    return data.lazyframe.select(pl.col(data.key).is_finite())

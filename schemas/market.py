@@ -8,9 +8,10 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from schemas._types import TsNsUtc
+from schemas._types import TsNsUtc, finite_values
 
 DEPTH_LEVELS = 5
+DEPTH_PX = [f"{side}_px_{k}" for k in range(1, DEPTH_LEVELS + 1) for side in ("bid", "ask")]
 
 
 class Quotes(pa.DataFrameModel):
@@ -29,6 +30,10 @@ class Quotes(pa.DataFrameModel):
     def sane_unless_flagged(cls, data: pa.PolarsData) -> pl.LazyFrame:
         ok = (pl.col("bid_px") > 0) & (pl.col("ask_px") > 0) & (pl.col("bid_px") <= pl.col("ask_px"))
         return data.lazyframe.select(ok | pl.col("flag").is_not_null())
+
+    @pa.check("bid_px", "ask_px", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
 
     class Config:
         coerce = False
@@ -50,6 +55,10 @@ class Nbbo(pa.DataFrameModel):
     @pa.dataframe_check(name="bid <= ask unless flagged")
     def not_crossed(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select((pl.col("bid_px") <= pl.col("ask_px")) | pl.col("flag").is_not_null())
+
+    @pa.check("bid_px", "ask_px", "mid_px", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
 
     class Config:
         coerce = False
@@ -96,6 +105,10 @@ class Depth(pa.DataFrameModel):
             ok = ok & (pl.col(f"ask_px_{k + 1}").is_null() | (pl.col(f"ask_px_{k + 1}") > pl.col(f"ask_px_{k}")))
         return data.lazyframe.select(ok.fill_null(False))
 
+    @pa.check(*DEPTH_PX, name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
+
     class Config:
         coerce = False
         strict = False
@@ -110,6 +123,10 @@ class Trades(pa.DataFrameModel):
     px: float = pa.Field(gt=0, description="Trade price.")
     qty: int = pa.Field(gt=0, description="Trade size, shares.")
     cond: str = pa.Field(nullable=True, description="Sale condition code(s) as reported; null if none.")
+
+    @pa.check("px", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
 
     class Config:
         coerce = False

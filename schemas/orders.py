@@ -18,6 +18,7 @@ from schemas._types import (
     URGENCIES,
     VENUE_TYPES,
     TsNsUtc,
+    finite_values,
 )
 
 
@@ -41,6 +42,10 @@ class ParentOrders(pa.DataFrameModel):
     @pa.dataframe_check(name="limit_px required for LMT")
     def limit_has_price(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select((pl.col("order_type") != "LMT") | pl.col("limit_px").is_not_null())
+
+    @pa.check("limit_px", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
 
     class Config:
         coerce = False
@@ -75,6 +80,10 @@ class ChildOrders(pa.DataFrameModel):
     def done_after_sent(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("done_ts").is_null() | (pl.col("done_ts") >= pl.col("sent_ts")))
 
+    @pa.check("limit_px", "propensity", "predicted_cost_bps", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
+
     class Config:
         coerce = False
         strict = False
@@ -91,6 +100,10 @@ class Fills(pa.DataFrameModel):
     liquidity: str = pa.Field(isin=LIQUIDITY, description="ADD (passive), REMOVE (aggressive), MID (midpoint).")
     fee_bps: float = pa.Field(ge=-100, le=100, description="Fee in bps of notional; + = paid, - = rebate.")
 
+    @pa.check("px", "fee_bps", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
+
     class Config:
         coerce = False
         strict = False
@@ -103,6 +116,10 @@ class Venues(pa.DataFrameModel):
     venue_type: str = pa.Field(isin=VENUE_TYPES, description="DARK, ECN or LIT.")
     maker_fee_bps: float = pa.Field(ge=-100, le=100, description="Fee for adding liquidity, bps; - = rebate.")
     taker_fee_bps: float = pa.Field(ge=-100, le=100, description="Fee for removing liquidity, bps; - = rebate.")
+
+    @pa.check("maker_fee_bps", "taker_fee_bps", name="finite")
+    def finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return finite_values(data)
 
     class Config:
         coerce = False

@@ -38,10 +38,32 @@ def check_fills_against_children(fills: pl.DataFrame, children: pl.DataFrame) ->
     known = f.filter(pl.col("__routed").is_not_null())
     early = _failures(known.filter(pl.col("ts") < pl.col("__sent_ts")), "ts", "fill ts not before child sent_ts",
                       pl.col("ts").cast(pl.Utf8))
-    cum = known.sort("ts", "__row").with_columns(pl.col("qty").cum_sum().over("child_id").alias("__cum"))
-    over = _failures(cum.filter(pl.col("__cum") > pl.col("__routed")), "qty", "filled qty per child <= routed qty",
-                     pl.format("cum {} > routed {}", pl.col("__cum"), pl.col("__routed")))
-    return pl.concat([unknown, early, over])
+    return pl.concat([unknown, early, _overfills(known)])
+
+
+def _overfills(known: pl.DataFrame) -> pl.DataFrame:
+    """Fills (time order) that would take their child past its routed qty; the ones after that still
+    fit are kept, so only the overfilling fills are quarantined."""
+    total = pl.col("qty").sum().over("child_id")
+    suspect = known.filter(total > pl.col("__routed")).sort("ts", "__row")
+    rows: list[tuple[int, str]] = []
+    for (_,), group in suspect.group_by(["child_id"], maintain_order=True):
+        filled = 0
+        for row, qty, routed in group.select("__row", "qty", "__routed").iter_rows():
+            if filled + qty > routed:
+                rows.append((row, f"cum {filled + qty} > routed {routed}"))
+            else:
+                filled += qty
+    bad = pl.DataFrame(rows, schema={"__row": pl.UInt32, "__case": pl.Utf8}, orient="row")
+    return _failures(bad, "qty", "filled qty per child <= routed qty", pl.col("__case"))
+
+
+def check_children_venues(children: pl.DataFrame, venues: pl.DataFrame) -> pl.DataFrame:
+    """Child orders must be routed to a venue listed in the day's ``venues`` table."""
+    c = children.with_row_index("__row")
+    known = venues.get_column("venue").implode()
+    return _failures(c.filter(~pl.col("venue").is_in(known)), "venue", "child venue in venues table",
+                     pl.col("venue"))
 
 
 def check_children_against_parents(children: pl.DataFrame, parents: pl.DataFrame) -> pl.DataFrame:

@@ -133,8 +133,11 @@ def ingest_cmd(
     from flows.ingest import ingest_flow
 
     start = parse_date(date_)
+    last = parse_date(end, "--end") if end else None
+    if last is not None and last < start:
+        raise typer.BadParameter(f"{end} is before --date {date_}", param_hint="--end")
     try:
-        days = ingest_flow(start, parse_date(end, "--end") if end else None, raw)
+        days = ingest_flow(start, last, raw)
     except ValueError as exc:
         fail(str(exc))
     slim = [{"date": d["date"], "raw_dir": d["raw_dir"],

@@ -27,7 +27,26 @@ class InjectedFault(RuntimeError):
     pass
 
 
-def maybe_inject(stage: str) -> None:
+#: Every stage name the nightly reports in ``StageFailed`` (and so may be named in ``SOR_INJECT_FAULT``).
+STAGES = ("registry", "ingest", "features", "tca", "monitor", "retrain", "sandbox", "promote", "report")
+
+
+class FaultConfigError(ValueError):
+    """``SOR_INJECT_FAULT`` names a stage that does not exist."""
+
+
+def injected_stages() -> set[str]:
+    """The stages ``SOR_INJECT_FAULT`` names; an unknown name is refused (a misspelt drill must not
+    silently run a clean night)."""
     wanted = {s.strip() for s in os.environ.get(FAULT_ENV, "").split(",") if s.strip()}
-    if stage in wanted:
+    unknown = sorted(wanted - set(STAGES))
+    if unknown:
+        raise FaultConfigError(f"{FAULT_ENV} names unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    return wanted
+
+
+def maybe_inject(stage: str) -> None:
+    if stage not in STAGES:
+        raise FaultConfigError(f"maybe_inject: {stage!r} is not a nightly stage ({', '.join(STAGES)})")
+    if stage in injected_stages():
         raise InjectedFault(f"fault injected into stage '{stage}' ({FAULT_ENV})")

@@ -17,7 +17,7 @@ import polars as pl
 
 from schemas import TABLE_SCHEMAS
 from schemas._types import TS_NS_UTC
-from sor_pipeline.storage.validation import SOURCE_FILE, SOURCE_LINE
+from sor_pipeline.storage.validation import PARSE_FAILURES, RAW_ROW, SOURCE_FILE, SOURCE_LINE, encode_parse_failure
 
 #: Canonical tables an adapter may produce.
 EXECLOG_TABLES = ("parent_orders", "child_orders", "fills", "venues")
@@ -85,6 +85,17 @@ def match_table(columns: list[str] | set[str], candidates: tuple[str, ...] = ADA
     return max(hits)[1] if hits else None
 
 
+def explain_mismatch(columns: list[str] | set[str], candidates: tuple[str, ...] = ADAPTER_TABLES) -> str:
+    """Why ``columns`` match no table: the closest table and the required column(s) it lacks."""
+    have = {str(c).strip().lstrip("\ufeff") for c in columns}
+    scored = [(len(required_columns(t) & have), t) for t in candidates]
+    best, table = max(scored)
+    if best == 0:
+        return "no canonical table's columns found"
+    missing = sorted(required_columns(table) - have)
+    return f"closest table {table!r} lacks required column(s) {missing}"
+
+
 def with_source(frame: pl.DataFrame, path: Path | str, lines: pl.Series | None = None,
                 first_line: int = 1) -> pl.DataFrame:
     """Add ``_source_file`` and ``_source_line`` (given, or ``first_line`` + row number)."""
@@ -126,25 +137,45 @@ def from_text_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     Missing nullable columns become null. A value that does not parse becomes null and is then
     caught by the pandera model (required column) downstream; lineage columns are kept.
     """
-    out = []
+    out: list[pl.Expr] = []
+    lost: list[pl.Expr] = []
     for name, dtype in canonical_columns(table).items():
         if name not in frame.columns:
             out.append(pl.lit(None, dtype=dtype).alias(name))
             continue
-        col = pl.col(name)
-        have = frame.schema[name]
-        if isinstance(dtype, pl.Datetime):
-            expr = parse_ts(col.cast(pl.Utf8)) if have in (pl.Utf8, pl.Null) else col.cast(dtype)
-        elif dtype == pl.Date:
-            expr = col.cast(pl.Utf8).str.to_date("%Y-%m-%d", strict=False) if have in (pl.Utf8, pl.Null) \
-                else col.cast(dtype)
-        elif dtype == pl.Utf8:
-            expr = col.cast(pl.Utf8)
-        else:
-            expr = col.cast(dtype, strict=False)
+        expr = _parse_column(pl.col(name), frame.schema[name], dtype)
         out.append(expr.alias(name))
+        if frame.schema[name] == pl.Utf8 and dtype != pl.Utf8:
+            lost.append(pl.when(pl.col(name).is_not_null() & expr.is_null())
+                        .then(encode_parse_failure(name, f"parse({dtype})", pl.col(name))))
     lineage = [c for c in (SOURCE_FILE, SOURCE_LINE) if c in frame.columns]
-    return frame.select(*out, *lineage)
+    if not lost:
+        return frame.select(*out, *lineage)
+    parsed = frame.select(*out, *lineage, *_parse_columns(frame, lost))
+    if parsed.get_column(PARSE_FAILURES).null_count() == parsed.height:  # everything parsed
+        return parsed.drop(PARSE_FAILURES, RAW_ROW)
+    return parsed
+
+
+def _parse_column(col: pl.Expr, have: pl.DataType, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        return parse_ts(col.cast(pl.Utf8)) if have in (pl.Utf8, pl.Null) else col.cast(dtype)
+    if dtype == pl.Date:
+        return col.cast(pl.Utf8).str.to_date("%Y-%m-%d", strict=False) if have in (pl.Utf8, pl.Null) \
+            else col.cast(dtype)
+    if dtype == pl.Utf8:
+        return col.cast(pl.Utf8)
+    return col.cast(dtype, strict=False)
+
+
+def _parse_columns(frame: pl.DataFrame, lost: list[pl.Expr]) -> list[pl.Expr]:
+    """``_parse_failures`` (what did not parse, with its original text) and ``_raw_row`` (the row as
+    read, JSON) on the rows where some text value became null: the quarantine keeps the bad value."""
+    failures = pl.concat_str(lost, separator="\x1e", ignore_nulls=True)
+    failures = pl.when(failures.str.len_chars() > 0).then(failures).alias(PARSE_FAILURES)
+    text = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_LINE, PARSE_FAILURES, RAW_ROW)]
+    raw = pl.when(failures.is_not_null()).then(pl.struct(text).struct.json_encode()).alias(RAW_ROW)
+    return [failures, raw]
 
 
 def concat_tables(parts: dict[str, list[pl.DataFrame]]) -> dict[str, pl.DataFrame]:

@@ -18,7 +18,12 @@ from typing import Any
 
 import polars as pl
 
-from schemas.relations import check_children_against_parents, check_fills_against_children, check_on_date
+from schemas.relations import (
+    check_children_against_parents,
+    check_children_venues,
+    check_fills_against_children,
+    check_on_date,
+)
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.storage.lake import Lake, Staged
 from sor_pipeline.storage.validation import SOURCE_FILE, Split
@@ -61,24 +66,34 @@ def _files_of(frame: pl.DataFrame) -> list[str]:
     return sorted(str(f) for f in frame.get_column(SOURCE_FILE).drop_nulls().unique().to_list())
 
 
-def _cross_failures(tables: dict[str, pl.DataFrame], day: date, settings: Settings) -> dict[str, list[pl.DataFrame]]:
-    out: dict[str, list[pl.DataFrame]] = {t: [] for t in tables}
-    for table, col in DATE_COLUMNS.items():
-        if table in tables and col in tables[table].columns:
-            out[table].append(check_on_date(tables[table], col, day, settings.market.timezone))
-    if "child_orders" in tables and "parent_orders" in tables:
-        out["child_orders"].append(check_children_against_parents(tables["child_orders"], tables["parent_orders"]))
-    if "fills" in tables and "child_orders" in tables:
-        out["fills"].append(check_fills_against_children(tables["fills"], tables["child_orders"]))
+#: Tables whose accepted rows another table is checked against (a row quarantined here takes the rows
+#: that depend on it along: a quarantined child's fills are quarantined too).
+REFERENCED = ("venues", "parent_orders", "child_orders")
+
+
+def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.DataFrame], day: date,
+                    settings: Settings) -> list[pl.DataFrame]:
+    """Cross-table row failures of ``table``, checked against the rows already *accepted* from the
+    tables it refers to (not the raw ones, so a rejected parent or child takes its dependants along)."""
+    out = []
+    col = DATE_COLUMNS.get(table)
+    if col is not None and col in frame.columns:
+        out.append(check_on_date(frame, col, day, settings.market.timezone))
+    if table == "child_orders" and "parent_orders" in accepted:
+        out.append(check_children_against_parents(frame, accepted["parent_orders"]))
+    if table == "child_orders" and "venues" in accepted:
+        out.append(check_children_venues(frame, accepted["venues"]))
+    if table == "fills" and "child_orders" in accepted:
+        out.append(check_fills_against_children(frame, accepted["child_orders"]))
     return out
 
 
 def _check_presence(tables: dict[str, pl.DataFrame], day_dir: Path) -> None:
     needs = {"fills": "child_orders", "child_orders": "parent_orders"}
     for table, parent in needs.items():
-        if table in tables and parent not in tables:
+        if table in tables and tables[table].height and parent not in tables:
             raise IngestError(f"{', '.join(_files_of(tables[table])) or day_dir}: {table} given without {parent}")
-    if not tables:
+    if not any(f.height for f in tables.values()):
         raise IngestError(f"{day_dir}: the drop holds no rows")
 
 
@@ -103,23 +118,29 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
 
     day_dir = resolve_drop(raw, day)
     result = read_drop(day_dir, day)
-    tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES and f.height > 0}
+    # a table the drop carries with no rows (a header-only file) still replaces the date's partition:
+    # keeping the old one would mix two drops in one day
+    tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
     result.tables = {}
     _check_presence(tables, day_dir)
-    cross = _cross_failures(tables, day, settings)
 
     # every table is validated and written aside before any becomes visible; each is let go of once
     # staged, so the drop is held in memory once, not once per copy
     summary = IngestSummary(date=day, raw_dir=str(day_dir), files=list(result.files))
     files = {t: _files_of(f) for t, f in tables.items()}
     staged: list[Staged] = []
+    accepted: dict[str, pl.DataFrame] = {}
     try:
         for table in INGEST_TABLES:
             if table not in tables:
                 continue
-            split = lake.prepare(table, tables.pop(table), day, extra_failures=cross.pop(table, []),
-                                 rejects=result.rejects)
+            frame = tables.pop(table)
+            split = lake.prepare(table, frame, day, rejects=result.rejects,
+                                 extra_failures=_cross_failures(table, frame, accepted, day, settings))
+            del frame
             _check_reject_share(split, settings, day)
+            if table in REFERENCED:
+                accepted[table] = split.good
             staged.append(lake.stage(split, day))
             if table == "quotes":
                 staged.append(lake.stage(lake.prepare("nbbo", build_nbbo(split.good), day), day))

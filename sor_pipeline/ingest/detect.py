@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sor_pipeline.ingest.base import ADAPTER_TABLES, UnrecognisedFileError, match_table
+import polars as pl
+
+from sor_pipeline.ingest.base import ADAPTER_TABLES, UnrecognisedFileError, explain_mismatch, match_table
 from sor_pipeline.ingest.lobster import parse_name
 from sor_pipeline.ingest.taq import taq_kind
 from sor_pipeline.ingest.ticks import parquet_table
@@ -55,9 +57,11 @@ def detect_file(path: Path) -> Detected:
         except Exception as exc:
             raise UnrecognisedFileError(f"{path}: unreadable Parquet file ({exc})") from exc
         if table is None:
-            raise UnrecognisedFileError(f"{path}: Parquet columns match no canonical table")
+            columns = list(pl.read_parquet_schema(path))
+            raise UnrecognisedFileError(f"{path}: Parquet columns match no canonical table: "
+                                        f"{explain_mismatch(columns)}")
         return Detected(path, "parquet", table)
-    text = head.decode("utf-8", errors="replace")
+    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
     first = _first_line(text)
     if not first:
         raise UnrecognisedFileError(f"{path}: empty file, format unknown")
@@ -70,7 +74,8 @@ def detect_file(path: Path) -> Detected:
             keys = []
         table = match_table(keys, ADAPTER_TABLES)
         if table is None:
-            raise UnrecognisedFileError(f"{path}: JSON record keys {keys[:10]} match no canonical table")
+            raise UnrecognisedFileError(f"{path}: JSON record keys {keys[:10]} match no canonical table: "
+                                        f"{explain_mismatch(keys)}")
         return Detected(path, "jsonl", table)
     header = [c.strip().strip('"') for c in first.split(",")]
     table = match_table(header, ADAPTER_TABLES)
@@ -86,4 +91,5 @@ def detect_file(path: Path) -> Detected:
             return Detected(path, "lobster-message")
         if meta["kind"] == "orderbook" and len(fields) % 4 == 0:
             return Detected(path, "lobster-orderbook")
-    raise UnrecognisedFileError(f"{path}: format not recognised (first line: {first[:80]!r})")
+    hint = f"; {explain_mismatch(header)}" if "," in first and _numeric_fields(first) is None else ""
+    raise UnrecognisedFileError(f"{path}: format not recognised (first line: {first[:80]!r}){hint}")

@@ -9,7 +9,9 @@ superseded. TAQ files are sliced to ``day`` (New York date).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -90,6 +92,18 @@ def read_file(found: Detected, day: date) -> AdapterResult:
     raise FormatError(f"{found.path}: no reader for format {found.format!r}")
 
 
+def _guarded(path: Path, fmt: str, read: Callable[[], AdapterResult]) -> AdapterResult:
+    """``read()``, with a library error (a malformed line the format's fast reader cannot take)
+    turned into a FormatError naming the file, the format and what the library said."""
+    try:
+        return read()
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{path}: not a valid {fmt} file: {detail}") from exc
+
+
 def read_drop(day_dir: Path, day: date) -> AdapterResult:
     """All files of the drop ``day_dir`` for trading date ``day`` -> canonical tables + lineage,
     parse rejects and a per-file record. Raises EmptyDropError (missing/empty folder),
@@ -104,8 +118,9 @@ def read_drop(day_dir: Path, day: date) -> AdapterResult:
     lobster = [d for d in found if d.format.startswith("lobster")]
     messages, skipped = _lobster_pairs(lobster)
 
-    results = [read_lobster(m) for m in messages]
-    results += [read_file(d, day) for d in found if not d.format.startswith("lobster")]
+    results = [_guarded(m, "LOBSTER", partial(read_lobster, m)) for m in messages]
+    results += [_guarded(d.path, d.format, partial(read_file, d, day))
+                for d in found if not d.format.startswith("lobster")]
     parts: dict[str, list[pl.DataFrame]] = {}
     rejects = [r.rejects for r in results if r.rejects.height]
     out = AdapterResult()

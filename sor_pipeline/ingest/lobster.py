@@ -68,11 +68,13 @@ def midnight_utc_ns(day: date, tz: str = MARKET_TZ) -> int:
     return (days * 86_400 - int(offset.total_seconds())) * 1_000_000_000
 
 
-def seconds_text_to_ns(col: str) -> pl.Expr:
-    """Decimal seconds as text (``34200.015105074``) -> int64 ns, exactly (no float rounding)."""
+def seconds_text_to_ns(col: str, strict: bool = True) -> pl.Expr:
+    """Decimal seconds as text (``34200.015105074``) -> int64 ns, exactly (no float rounding); with
+    ``strict=False`` text that is not a number gives null instead of an error."""
     parts = pl.col(col).str.strip_chars().str.split_exact(".", 1)
-    whole = parts.struct.field("field_0").cast(pl.Int64)
-    frac = parts.struct.field("field_1").fill_null("").str.slice(0, 9).str.pad_end(9, "0").cast(pl.Int64)
+    whole = parts.struct.field("field_0").cast(pl.Int64, strict=strict)
+    frac = parts.struct.field("field_1").fill_null("").str.slice(0, 9).str.pad_end(9, "0").cast(pl.Int64,
+                                                                                               strict=strict)
     return whole * 1_000_000_000 + frac
 
 

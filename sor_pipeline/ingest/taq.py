@@ -20,7 +20,13 @@ import polars as pl
 from schemas._types import TS_NS_UTC
 from sor_pipeline.ingest.base import AdapterResult, FormatError, make_rejects
 from sor_pipeline.ingest.lobster import seconds_text_to_ns
-from sor_pipeline.storage.validation import SOURCE_FILE, SOURCE_LINE
+from sor_pipeline.storage.validation import (
+    PARSE_FAILURES,
+    RAW_ROW,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    encode_parse_failure,
+)
 
 ROUND_LOT = 100
 QUOTE_COLUMNS = {"DT_ET", "DT_EPOCH_S", "EX", "BID", "BIDSIZ", "OFR", "OFRSIZ", "SYMBOL"}
@@ -73,11 +79,22 @@ def _read(path: Path, day: date | None, need: set[str]) -> pl.DataFrame:
     if day is not None:
         out = out.filter(pl.col("DT_ET").str.slice(0, 10) == day.isoformat())
     return out.with_columns(
-        seconds_text_to_ns("DT_EPOCH_S").cast(TS_NS_UTC).alias("ts"),
+        seconds_text_to_ns("DT_EPOCH_S", strict=False).cast(TS_NS_UTC).alias("ts"),
         pl.col("EX").str.strip_chars().replace_strict(EXCHANGE_VENUES, default=pl.col("EX").str.strip_chars())
         .alias("venue"),
         pl.col("SYMBOL").str.strip_chars().alias("symbol"),
     )
+
+
+def _parse_failures(sources: dict[str, tuple[str, pl.DataType]]) -> list[pl.Expr]:
+    """``_parse_failures``/``_raw_row`` for TAQ rows where a source field did not parse (canonical
+    column <- TAQ field), so the quarantine keeps the original text."""
+    lost = [pl.when(pl.col(src).is_not_null() & (pl.col(src).str.strip_chars() != "")
+                    & pl.col(src).str.strip_chars().cast(dtype, strict=False).is_null())
+            .then(encode_parse_failure(col, f"parse({dtype})", pl.col(src))) for col, (src, dtype) in sources.items()]
+    failures = pl.concat_str(lost, separator="\x1e", ignore_nulls=True)
+    failures = pl.when(failures.str.len_chars() > 0).then(failures)
+    return [failures.alias(PARSE_FAILURES), pl.when(failures.is_not_null()).then(pl.col("__raw")).alias(RAW_ROW)]
 
 
 def read_taq_quotes(path: Path, day: date | None = None) -> AdapterResult:
@@ -92,6 +109,9 @@ def read_taq_quotes(path: Path, day: date | None = None) -> AdapterResult:
         pl.when((bid <= 0) | (ask <= 0)).then(pl.lit("ZERO"))
         .when(bid > ask).then(pl.lit("CROSSED")).otherwise(None).alias("flag"),
         SOURCE_FILE, SOURCE_LINE,
+        *_parse_failures({"ts": ("DT_EPOCH_S", pl.Float64()), "bid_px": ("BID", pl.Float64()),
+                          "bid_sz": ("BIDSIZ", pl.Int64()), "ask_px": ("OFR", pl.Float64()),
+                          "ask_sz": ("OFRSIZ", pl.Int64())}),
     )
     return AdapterResult(tables={"quotes": quotes}, files=[{"path": str(path), "format": "taq-quotes",
                                                             "tables": ["quotes"], "rows": {"quotes": quotes.height}}])
@@ -116,6 +136,8 @@ def read_taq_trades(path: Path, day: date | None = None) -> AdapterResult:
         pl.col("SIZE").cast(pl.Int64, strict=False).alias("qty"),
         pl.when(cond == "").then(None).otherwise(cond).alias("cond"),
         SOURCE_FILE, SOURCE_LINE,
+        *_parse_failures({"ts": ("DT_EPOCH_S", pl.Float64()), "px": ("PRICE", pl.Float64()),
+                          "qty": ("SIZE", pl.Int64())}),
     )
     return AdapterResult(tables={"trades": trades}, rejects=make_rejects(rejects.to_dicts()),
                          files=[{"path": str(path), "format": "taq-trades", "tables": ["trades"],

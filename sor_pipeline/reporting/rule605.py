@@ -61,7 +61,7 @@ _FOUR = {"avg_realized_spread", "avg_effective_spread", "avg_price_improvement",
 def read_rule605(path: Path | str) -> pl.DataFrame:
     """A legacy Rule 605 file (ours or a market center's) as a frame with :data:`COLUMNS`; empty = null."""
     frame = pl.read_csv(path, separator="|", has_header=False, new_columns=list(COLUMNS),
-                        schema=dict(COLUMNS.items()), quote_char=None, truncate_ragged_lines=False)
+                        schema=dict(COLUMNS.items()), quote_char='"', truncate_ragged_lines=False)
     return frame.filter(pl.col("participant").is_not_null())
 
 
@@ -142,7 +142,16 @@ def _cell(name: str, value: object) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4f}" if name in _FOUR else f"{value:.1f}"
-    return str(value)
+    return _quoted(str(value))
+
+
+def _quoted(text: str) -> str:
+    """A text cell holding the separator, a quote or a line break, quoted CSV-style (``"`` doubled), so
+    the file still has 26 fields a line and :func:`read_rule605` reads the value back."""
+    if not any(c in text for c in '|"\r\n'):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
 
 
 def write_rule605(frame: pl.DataFrame, path: Path) -> Path:

@@ -16,8 +16,11 @@ back an old partition whose replacement never arrived and clears leftovers.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
@@ -36,6 +39,45 @@ PARTITION = "date"
 PART_FILE = "part-00000.parquet"
 _STAGING = ".staging"
 _TRASH = ".trash"
+_RECOVERY_LOCK = ".recovery.lock"
+#: Staging and trash entries end in ``<pid>-<12 hex>``: the process that wrote them. Recovery acts only on
+#: entries of processes that are gone (or this process's own finished ones), never on a live writer's.
+_OWNER = re.compile(r"(\d+)-[0-9a-f]{12}$")
+#: Tokens of this process's writes in flight (staged, not yet published or discarded).
+_LIVE: set[str] = set()
+
+
+def _new_token() -> str:
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    _LIVE.add(token)
+    return token
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale(entry: Path) -> bool:
+    """True when ``entry`` (a staging or trash entry) belongs to no write in flight."""
+    m = _OWNER.search(entry.name)
+    if m is None:
+        return True  # written before entries carried their owner
+    token = m.group(0)
+    pid = int(m.group(1))
+    return token not in _LIVE if pid == os.getpid() else not _pid_alive(pid)
+
+
+def _rmdir_empty(*dirs: Path) -> None:
+    """Remove each folder if it is empty (deepest first); a folder in use by another writer stays."""
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 @dataclass(frozen=True)
@@ -179,24 +221,39 @@ class Lake:
     # ----------------------------------------------------------------------------------------------
     # crash recovery
     def recover(self) -> list[str]:
-        """Restore partitions whose replacement never landed; delete staging and trash leftovers."""
+        """Restore partitions whose replacement never landed; delete staging and trash leftovers.
+        Only entries of writers that are gone are touched (another process's write in flight is left
+        alone), and two recoveries never run at once (an OS lock, released if its holder dies)."""
+        with open(self.root / _RECOVERY_LOCK, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                return self._recover_stale()
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _recover_stale(self) -> list[str]:
         actions: list[str] = []
         trash = self.root / _TRASH
-        if trash.is_dir():
-            for entry in sorted(trash.glob("*/*")):
-                dataset, stem = entry.parent.name, entry.name.rsplit(".", 1)[0]
-                target = self.dataset_dir(dataset) / stem
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(entry, target)
-                    actions.append(f"restored {dataset}/{stem}")
-                else:
-                    shutil.rmtree(entry, ignore_errors=True)
-                    actions.append(f"removed old {dataset}/{stem}")
+        for entry in sorted(trash.glob("*/*")) if trash.is_dir() else []:
+            if not _stale(entry):
+                continue
+            dataset, stem = entry.parent.name, entry.name.split(".", 1)[0]
+            target = self.dataset_dir(dataset) / stem
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(entry, target)
+                actions.append(f"restored {dataset}/{stem}")
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
+                actions.append(f"removed old {dataset}/{stem}")
+            _rmdir_empty(entry.parent)
         staging = self.root / _STAGING
-        if staging.is_dir():
-            shutil.rmtree(staging, ignore_errors=True)
-            actions.append("cleared staging")
+        for entry in sorted(staging.glob("*/*")) if staging.is_dir() else []:
+            if _stale(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+                actions.append(f"cleared staging {entry.parent.name}/{entry.name}")
+                _rmdir_empty(entry.parent)
+        _rmdir_empty(trash, staging)
         return actions
 
     # ----------------------------------------------------------------------------------------------
@@ -221,34 +278,53 @@ class Lake:
     def stage(self, split: Split, day: date) -> Staged:
         """Write a prepared split aside under ``.staging/`` (nothing visible changes), so the caller can
         let go of its frames; :meth:`publish` makes it the partition, :meth:`discard` drops it."""
-        token = uuid.uuid4().hex[:12]
-        data = self._stage_frame(split.table, day, split.good, token)
-        quarantine = None
-        if CATALOG[split.table].schema is not None:
-            quarantine = self.root / _STAGING / "quarantine" / token / f"{split.table}.parquet"
-            _write_parquet(split.quarantine.select(list(columns_of(TABLE_SCHEMAS["quarantine"]))), quarantine)
+        token = _new_token()
+        try:
+            data = self._stage_frame(split.table, day, split.good, token)
+            quarantine = None
+            if CATALOG[split.table].schema is not None:
+                quarantine = self.root / _STAGING / "quarantine" / token / f"{split.table}.parquet"
+                _write_parquet(split.quarantine.select(list(columns_of(TABLE_SCHEMAS["quarantine"]))), quarantine)
+        except BaseException:  # a half-written stage is no longer in flight: the next recovery clears it
+            _LIVE.discard(token)
+            raise
         return Staged(split.table, day, split.read, split.written, split.quarantined, data, quarantine)
 
     def publish(self, staged: Staged) -> WriteResult:
         """Move a staged partition (and its quarantine file) into place: atomic per partition."""
-        path = self._publish(staged.table, staged.day, staged.data_dir)
-        if staged.quarantine_file is not None:
-            target = self.partition_dir("quarantine", staged.day) / f"{staged.table}.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.quarantine_file, target)
-            shutil.rmtree(staged.quarantine_file.parent, ignore_errors=True)
+        try:
+            path = self._publish(staged.table, staged.day, staged.data_dir)
+            if staged.quarantine_file is not None:
+                target = self.partition_dir("quarantine", staged.day) / f"{staged.table}.parquet"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged.quarantine_file, target)
+        finally:  # a write that failed half-way is no longer in flight: the next recovery finishes it
+            self._done(staged)
         return WriteResult(staged.table, staged.day, staged.read, staged.written, staged.quarantined, str(path))
 
     def discard(self, staged: Staged) -> None:
         """Drop a staged partition that will not be published."""
         shutil.rmtree(staged.data_dir, ignore_errors=True)
+        self._done(staged)
+
+    def _done(self, staged: Staged) -> None:
+        """Forget a finished write: its token, its quarantine staging folder, empty folders left."""
         if staged.quarantine_file is not None:
             shutil.rmtree(staged.quarantine_file.parent, ignore_errors=True)
+            _rmdir_empty(staged.quarantine_file.parent.parent)
+        m = _OWNER.search(staged.data_dir.name)
+        _LIVE.discard(m.group(0) if m else "")
+        _rmdir_empty(staged.data_dir.parent, self.root / _STAGING, self.root / _TRASH)
 
     def replace_partition(self, name: str, day: date, frame: pl.DataFrame) -> Path:
         """Atomically replace one partition with ``frame`` (the ``date`` column is dropped), rows in
         the dataset's ``sort_by`` order."""
-        return self._publish(name, day, self._stage_frame(name, day, frame, uuid.uuid4().hex[:12]))
+        token = _new_token()
+        try:
+            return self._publish(name, day, self._stage_frame(name, day, frame, token))
+        finally:
+            _LIVE.discard(token)
+            _rmdir_empty(self.root / _STAGING / name, self.root / _STAGING, self.root / _TRASH)
 
     def _stage_frame(self, name: str, day: date, frame: pl.DataFrame, token: str) -> Path:
         if PARTITION in frame.columns:
@@ -270,6 +346,7 @@ class Lake:
         _fsync_dir(target.parent)
         if old.exists():
             shutil.rmtree(old)
+            _rmdir_empty(old.parent)
         return target
 
     def delete_partition(self, name: str, day: date) -> None:

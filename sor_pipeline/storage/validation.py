@@ -24,7 +24,33 @@ from schemas.relations import FAILURE_COLUMNS
 
 SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
-LINEAGE = (SOURCE_FILE, SOURCE_LINE)
+#: Set by adapters on rows where a source value did not parse: ``column<US>check<US>original text``
+#: entries joined by ``<RS>`` (see :func:`encode_parse_failure`), and the row as read (JSON text).
+PARSE_FAILURES = "_parse_failures"
+RAW_ROW = "_raw_row"
+LINEAGE = (SOURCE_FILE, SOURCE_LINE, PARSE_FAILURES, RAW_ROW)
+_UNIT, _RECORD = "\x1f", "\x1e"
+
+
+def encode_parse_failure(column: str, check: str, text: pl.Expr) -> pl.Expr:
+    """One ``_parse_failures`` entry: ``column`` failed ``check`` on the original ``text``."""
+    return pl.concat_str([pl.lit(f"{column}{_UNIT}{check}{_UNIT}"), text.str.replace_all(f"[{_UNIT}{_RECORD}]", " ")])
+
+
+def _parse_failures(frame: pl.DataFrame) -> pl.DataFrame:
+    """Failures the adapter recorded in ``_parse_failures``, in failure-case shape."""
+    if PARSE_FAILURES not in frame.columns:
+        return pl.DataFrame(schema=FAILURE_COLUMNS)
+    parts = (frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), pl.col(PARSE_FAILURES))
+             .drop_nulls(PARSE_FAILURES)
+             .with_columns(pl.col(PARSE_FAILURES).str.split(_RECORD)).explode(PARSE_FAILURES)
+             .with_columns(pl.col(PARSE_FAILURES).str.splitn(_UNIT, 3).alias("p")))
+    return parts.select(
+        "index",
+        pl.col("p").struct.field("field_0").alias("column"),
+        pl.col("p").struct.field("field_1").alias("check"),
+        pl.col("p").struct.field("field_2").alias("failure_case"),
+    ).cast(FAILURE_COLUMNS)  # type: ignore[arg-type]
 
 
 class ContractError(ValueError):
@@ -154,6 +180,18 @@ def _reject_records(rejects: pl.DataFrame | None, table: str, stamp: datetime) -
     ).cast(schema)  # type: ignore[arg-type]
 
 
+def _row_json(columns: list[str], schema: pl.Schema) -> pl.Expr:
+    """The row as JSON; a row holding inf or NaN (which JSON cannot carry) writes its floats as text,
+    so the quarantine keeps the bad value instead of a null."""
+    floats = [c for c in columns if schema[c].is_float()]
+    plain = pl.struct(columns).struct.json_encode()
+    if not floats:
+        return plain
+    as_text = pl.struct([pl.col(c).cast(pl.Utf8) if c in floats else pl.col(c) for c in columns]).struct.json_encode()
+    odd = pl.any_horizontal([pl.col(c).is_infinite() | pl.col(c).is_nan() for c in floats]).fill_null(False)
+    return pl.when(odd).then(as_text).otherwise(plain)
+
+
 def validate_split(
     frame: pl.DataFrame,
     model: type[pa.DataFrameModel],
@@ -172,7 +210,7 @@ def validate_split(
     parse_rejects = _reject_records(rejects, table, stamp)
     read = frame.height + parse_rejects.height
     conformed = conform(frame, model, table)
-    failures = [_cast_failures(frame, conformed, model)]
+    failures = [_parse_failures(frame), _cast_failures(frame, conformed, model)]
     key = UNIQUE_KEYS.get(table)
     if key is not None:
         failures.append(_duplicate_failures(conformed, key))
@@ -192,7 +230,8 @@ def validate_split(
     bad = indexed.filter(pl.col("__row").is_in(bad_idx.implode()))
 
     reasons = (
-        fails.with_columns(pl.format("{}: {} ({})", "column", "check", "failure_case").alias("r"))
+        fails.with_columns(pl.format("{}: {} ({})", pl.col("column").fill_null("<row>"), "check",
+                                     pl.col("failure_case").fill_null("null")).alias("r"))
         .group_by("index", maintain_order=True)
         .agg(
             pl.col("column").unique(maintain_order=True).str.join("; ").alias("columns"),
@@ -200,9 +239,12 @@ def validate_split(
             pl.col("r").str.join("; ").alias("reason"),
         )
     )
+    encoded = _row_json([c for c in conformed.columns if c not in LINEAGE], conformed.schema)
+    if RAW_ROW in bad.columns:  # the row as the source wrote it, where a value did not parse
+        encoded = pl.coalesce(pl.col(RAW_ROW), encoded)
     row_json = bad.select(
         pl.col("__row").alias("index"),
-        pl.struct([c for c in conformed.columns if c not in LINEAGE]).struct.json_encode().alias("row_json"),
+        encoded.alias("row_json"),
         pl.col(SOURCE_FILE).cast(pl.Utf8).alias("source_file"),
         pl.col(SOURCE_LINE).cast(pl.Int64).alias("source_line"),
     )

@@ -95,7 +95,9 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
     moved = {"promoted": False, "demoted": False}
     if retrain["challenger_version"]:
         if retrain["gate_passed"] and settings.sandbox.enabled:
-            sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before))
+            diff = retrain.get("cost_diff_bps")
+            sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before,
+                                                                diff if diff == diff else None))
         moved = _run("promote", day, lambda: promote_task(day, retrain, sandbox))
     promoted = moved["promoted"]
     report = _run("report", day, lambda: report_task(day, day))

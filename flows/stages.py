@@ -81,12 +81,13 @@ def prefect_alert_event(alert: dict[str, Any]) -> None:
 
 
 @stage("sandbox")
-def sandbox_task(day: date, challenger_version: str, champion_version: str | None) -> dict[str, Any]:
+def sandbox_task(day: date, challenger_version: str, champion_version: str | None,
+                 ope_diff_bps: float | None = None) -> dict[str, Any]:
     from sor_pipeline.promotion.sandbox import run_sandbox
 
     maybe_inject("sandbox")
     settings, lake = current()
-    return run_sandbox(day, settings, lake, challenger_version, champion_version).as_dict()
+    return run_sandbox(day, settings, lake, challenger_version, champion_version, ope_diff_bps).as_dict()
 
 
 @stage("promote", cache=False)

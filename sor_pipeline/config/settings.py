@@ -130,13 +130,12 @@ class GateSettings(_Section):
 
 
 class SandboxSettings(_Section):
-    enabled: bool = Field(True, description="Route a simulated day with the challenger before promoting.")
-    symbols: int = Field(5, ge=1, description="Symbols of the sandbox's simulated day.")
+    enabled: bool = Field(True, description="Replay the night's logged requests through the challenger "
+                                            "(loaded as the live router loads it) before promoting.")
     tolerance_bps: float = Field(
-        0.0, ge=0, description="The challenger may cost at most this much more than the champion in the sandbox.")
-    seed_stride: int = Field(
-        100_003, ge=1, description="Sandbox market seed = seed * seed_stride + the date's ordinal (a prime "
-                                   "stride keeps the seeds of different (seed, date) pairs apart).")
+        0.0, ge=0, description="The challenger's off-policy cost may exceed the incumbent's by at most this.")
+    max_p99_latency_us: float = Field(2000.0, gt=0, description="Largest 99th-percentile routing latency "
+                                                                "of the challenger on the replay, microseconds.")
 
 
 class RetrainSettings(_Section):

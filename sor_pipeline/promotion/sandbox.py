@@ -1,27 +1,31 @@
 """The sandbox stage: before a promotion is final, the challenger — loaded through the router library
-exactly as the live router loads it (a pinned registry version, compiled scorer) — routes a simulated
-day, and so does the current champion (or the static waterfall on the first night) on the very same
-market and orders. The challenger passes if it never fell back to the static waterfall and its mean
-expected cost per routing decision (the simulator's oracle, bps, + = cost) is no more than the
-champion's plus ``Settings.sandbox.tolerance_bps``.
+exactly as the live router loads it (a pinned registry version, compiled scorer) — replays the night's
+logged routing requests (the day's rank-1 child orders, with the market state the lake holds at each
+decision time). Nothing here is simulated, so it means the same off the simulator.
 
-The simulated day uses the simulator's default venues and the regimes in force at the lake's current
-history length, with exploration off; the market is generated from a seed derived from the date, so a
-re-run of the same night gives the same verdict.
+The challenger passes when: it loads (no static fallback for want of a model); no request falls back
+or scores a non-finite cost; every allocation places exactly the order's quantity; the 99th percentile
+of its per-order routing latency is within ``sandbox.max_p99_latency_us``; and its off-policy cost on
+the night's logged decisions (the gate's SN-DR estimate, bps per decision) is no worse than the
+incumbent's plus ``sandbox.tolerance_bps``. A re-run of the same night gives the same verdict (latency
+aside, which is measured, not replayed).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import time
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from sor_pipeline.config.calendar import next_trading_days
+import numpy as np
+import polars as pl
+
 from sor_pipeline.config.settings import Settings
-from sor_pipeline.simulation import SimConfig
-from sor_pipeline.simulation.core import simulate_day
-from sor_pipeline.simulation.demo_metrics import day_costs
-from sor_pipeline.simulation.policy import StaticWaterfall
+from sor_pipeline.features.history import adv_before, venue_stats_before
+from sor_pipeline.features.online import snapshot_at, venue_stats_from_frame
+from sor_pipeline.features.request import Order, to_ns
+from sor_pipeline.serving.live import LiveRouter
 from sor_pipeline.storage.lake import Lake
 
 
@@ -31,45 +35,76 @@ class SandboxResult:
     sandbox_date: str
     challenger_version: str
     champion_version: str | None
-    challenger_cost_bps: float
-    champion_cost_bps: float
-    static_cost_bps: float
-    oracle_cost_bps: float
-    challenger_fallbacks: int
     decisions: int
+    challenger_fallbacks: int
+    nonfinite: int
+    misallocated: int
+    p99_latency_us: float
+    ope_diff_bps: float | None
     reasons: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_sandbox(day: date, settings: Settings, lake: Lake, challenger_version: str,
-                champion_version: str | None) -> SandboxResult:
-    """Route the simulated next trading day with challenger and champion; see the module docstring."""
-    from sor_pipeline.simulation.model_policy import ModelPolicy, load_policy
+def logged_requests(lake: Lake, day: date) -> pl.DataFrame:
+    """The day's routing requests: rank-1 child orders joined to their parents' urgency."""
+    children = lake.read("child_orders", days=[day]).filter(pl.col("route_rank") == 1).collect()
+    parents = lake.read("parent_orders", days=[day]).select("parent_id", "urgency").collect()
+    return children.join(parents, on="parent_id", how="left").sort("sent_ts")
 
-    sandbox_day = next_trading_days(date.fromordinal(day.toordinal() + 1), 1, settings.market.holidays)[0]
-    seed = settings.seed * settings.sandbox.seed_stride + day.toordinal()
-    config = replace(SimConfig(seed=seed, n_symbols=settings.sandbox.symbols), epsilon=0.0, explore=False)
-    day_index = len([d for d in lake.dates("features") if d <= day])
-    challenger = load_policy(settings, challenger_version)
-    champion = load_policy(settings, champion_version) if champion_version else \
-        StaticWaterfall(list(settings.router.static_waterfall))
+
+def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, settings: Settings
+           ) -> tuple[int, int, int, list[float]]:
+    """Route every logged request; returns (fallbacks, non-finite routes, misallocated, latencies in us)."""
+    nbbo = lake.read("nbbo", days=[day]).collect()
+    depth = lake.read("depth", days=[day]).collect() if lake.exists("depth", day) else pl.DataFrame()
+    stats = venue_stats_before(lake, day, settings.features.venue_stats_window_days)
+    adv = adv_before(lake, day, settings.features.adv_window_days)
+    adv_of = dict(zip(adv["symbol"], adv["adv"], strict=True))
+    vs = venue_stats_from_frame(stats)
+    fallbacks = nonfinite = misallocated = 0
+    lat: list[float] = []
+    for r in requests.iter_rows(named=True):
+        t = to_ns(r["sent_ts"])
+        snap = snapshot_at(nbbo, depth, r["symbol"], t, adv=adv_of.get(r["symbol"]), venue_stats=vs,
+                           window_s=float(settings.features.realized_vol_window_s))
+        order = Order(symbol=r["symbol"], side=r["side"], qty=int(r["qty"]), order_type=r["order_type"],
+                      tif=r["tif"], limit_px=r["limit_px"], urgency=r.get("urgency") or "MEDIUM", ts=t,
+                      order_id=r["child_id"])
+        t0 = time.perf_counter()
+        route = router.route(order, snap)
+        lat.append((time.perf_counter() - t0) * 1e6)
+        fallbacks += int(route.fallback)
+        nonfinite += int(bool(route.expected_cost_bps) and not np.all(np.isfinite(route.expected_cost_bps)))
+        misallocated += int(route.allocated_qty != order.qty)
+    return fallbacks, nonfinite, misallocated, lat
+
+
+def run_sandbox(day: date, settings: Settings, lake: Lake, challenger_version: str,
+                champion_version: str | None, ope_diff_bps: float | None = None) -> SandboxResult:
+    """Replay night ``day``'s logged requests through the challenger; see the module docstring.
+    ``ope_diff_bps``: the gate's challenger - incumbent off-policy estimate (None: not checked)."""
+    router = LiveRouter.from_registry(settings.with_overrides(router_explore=False), challenger_version)
+    requests = logged_requests(lake, day)
     reasons: list[str] = []
-    if not isinstance(challenger, ModelPolicy) or challenger.name.endswith("/fallback"):
-        reasons.append(f"challenger v{challenger_version} could not be loaded by the router library")
-    sim_c = simulate_day(config, sandbox_day, day_index, challenger, history=lake)
-    sim_k = simulate_day(config, sandbox_day, day_index, champion, history=lake)
-    c = day_costs(sim_c.tables["child_orders"], sim_c.oracle, settings.router.static_waterfall)
-    k = day_costs(sim_k.tables["child_orders"], sim_k.oracle, settings.router.static_waterfall)
-    fallbacks = int(getattr(challenger, "fallbacks", 0))
+    if not router.ready:
+        reasons.append(f"challenger v{challenger_version} could not be loaded by the router library "
+                       f"({router.load_error})")
+    fallbacks, nonfinite, misallocated, lat = replay(router, requests, lake, day, settings)
+    p99 = float(np.percentile(lat, 99)) if lat else 0.0
     if fallbacks:
-        reasons.append(f"challenger fell back to the static waterfall on {fallbacks} requests")
-    if not c["ml"] <= k["ml"] + settings.sandbox.tolerance_bps:
-        reasons.append(f"challenger costs {c['ml']:.3f} bps > champion {k['ml']:.3f} bps "
-                       f"(+{settings.sandbox.tolerance_bps} tolerance) on the simulated day")
+        reasons.append(f"challenger fell back to the static waterfall on {fallbacks} of {len(lat)} requests")
+    if nonfinite:
+        reasons.append(f"challenger scored non-finite costs on {nonfinite} requests")
+    if misallocated:
+        reasons.append(f"allocations did not place the order's quantity on {misallocated} requests")
+    if p99 > settings.sandbox.max_p99_latency_us:
+        reasons.append(f"p99 routing latency {p99:.0f} us > {settings.sandbox.max_p99_latency_us:.0f} us")
+    if ope_diff_bps is not None and ope_diff_bps > settings.sandbox.tolerance_bps:
+        reasons.append(f"off-policy cost {ope_diff_bps:+.3f} bps above the incumbent "
+                       f"(tolerance {settings.sandbox.tolerance_bps})")
     return SandboxResult(
-        passed=not reasons, sandbox_date=sandbox_day.isoformat(), challenger_version=challenger_version,
-        champion_version=champion_version, challenger_cost_bps=c["ml"], champion_cost_bps=k["ml"],
-        static_cost_bps=c["static"], oracle_cost_bps=c["oracle"], challenger_fallbacks=fallbacks,
-        decisions=int(c["decisions"]), reasons=reasons)
+        passed=not reasons, sandbox_date=day.isoformat(), challenger_version=challenger_version,
+        champion_version=champion_version, decisions=len(lat), challenger_fallbacks=fallbacks, nonfinite=nonfinite,
+        misallocated=misallocated, p99_latency_us=round(p99, 1), ope_diff_bps=ope_diff_bps, reasons=reasons)

@@ -1,23 +1,52 @@
-"""The sandbox stage: a challenger the router library cannot load (or that falls back) is refused."""
+"""The sandbox replays the night's logged requests through the challenger as the live router loads it:
+an unloadable challenger is refused, a loadable one routes every request, and one the off-policy
+estimate says is worse than the incumbent is refused."""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+import polars as pl
 import pytest
 
 from sor_pipeline.config.settings import Settings
+from sor_pipeline.features import write_features
+from sor_pipeline.ingest.day import ingest_day
+from sor_pipeline.learning import TrainConfig, train_router
 from sor_pipeline.promotion.sandbox import run_sandbox
+from sor_pipeline.storage import registry
 from sor_pipeline.storage.lake import Lake
+from tests.integration.test_registry import _candidates
 
 pytestmark = pytest.mark.integration
+DAYS = [date(2024, 3, 4), date(2024, 3, 5)]
 
 
-def test_unloadable_challenger_fails_sandbox(settings: Settings) -> None:
-    result = run_sandbox(date(2024, 3, 8), settings, Lake(settings.lake_root), "99", None)
-    assert not result.passed
-    assert result.sandbox_date == "2024-03-11"  # the next trading day after a Friday
-    assert any("could not be loaded" in r for r in result.reasons)
-    assert result.challenger_fallbacks > 0 and result.decisions > 0
-    # the static waterfall (no champion yet) was the comparison, on the very same simulated day
-    assert result.champion_cost_bps == pytest.approx(result.static_cost_bps)
+@pytest.fixture()
+def night(settings: Settings, samples: Path) -> tuple[Settings, Lake, str]:
+    lake = Lake(settings.lake_root)
+    for d in DAYS:
+        ingest_day(d, samples, lake, settings)
+        write_features(d, lake, settings)
+    model, _ = train_router(lake.read("features", days=DAYS).collect(), TrainConfig(n_estimators=30))
+    with registry.parent_run(settings, "sandbox-test", {}):
+        last = lake.read("features", days=DAYS[-1:]).collect().with_columns(pl.lit(DAYS[-1]).alias("date"))
+        uri = registry.log_router_model(model, _candidates(last, 2))
+    return settings, lake, registry.register_model(settings, uri, {"run_key": "sandbox"})
+
+
+def test_unloadable_challenger_fails_sandbox(night: tuple[Settings, Lake, str]) -> None:
+    settings, lake, _ = night
+    result = run_sandbox(DAYS[-1], settings, lake, "99", None)
+    assert not result.passed and any("could not be loaded" in r for r in result.reasons)
+    assert result.challenger_fallbacks == result.decisions > 100  # every logged request replayed
+
+
+def test_loadable_challenger_passes_and_a_worse_one_is_refused(night: tuple[Settings, Lake, str]) -> None:
+    settings, lake, version = night
+    good = run_sandbox(DAYS[-1], settings, lake, version, None, ope_diff_bps=-0.4)
+    assert good.passed, good.reasons
+    assert good.challenger_fallbacks == good.nonfinite == good.misallocated == 0 and good.decisions > 100
+    worse = run_sandbox(DAYS[-1], settings, lake, version, None, ope_diff_bps=0.3)
+    assert not worse.passed and any("off-policy cost +0.300 bps above the incumbent" in r for r in worse.reasons)

@@ -115,3 +115,15 @@ def test_walk_forward_promotes_a_clearly_better_challenger(world: dict) -> None:
     print(f"better: diff {v.cost_diff_bps:+.3f} bps; {v.reasons}")
     assert v.passed, v.reasons
     assert v.cost_diff_bps < -0.5
+
+
+def test_walk_forward_demotes_a_champion_costlier_than_static(world: dict) -> None:
+    """A champion that learned nothing (shuffled labels) routes worse than the static waterfall; the
+    night's challenger learned nothing either, so nothing is promoted and the champion is demoted."""
+    bad = _shuffled_train(world["features"].filter(pl.col("date") <= date(2024, 3, 12)))
+    res = walk_forward(world["features"], world["settings"], champion=bad, train_fn=_shuffled_train)
+    v = evaluate_gate(res.orders, res.venue_metrics, world["settings"], cost_source=res.cost_source)
+    est = v.champion_vs_static
+    assert est is not None
+    print(f"champion - static {est.mean_diff_bps:+.3f} bps, lower bound {est.cs_low_bps:+.3f}; {v.action}")
+    assert v.action == "demote" and est.cs_low_bps > 0

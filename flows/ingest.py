@@ -13,10 +13,11 @@ from flows.common import STAGE_CACHE, current, drop_fingerprint, lake_cached, la
 from sor_pipeline.config.calendar import trading_days
 from sor_pipeline.config.faults import injected_stages, maybe_inject
 from sor_pipeline.ingest.day import INGEST_TABLES, ingest_day, resolve_drop
+from sor_pipeline.storage.lake import TRUTH_DATASET
 
 #: What an ingest writes for a date: its tables, the derived NBBO and the simulator's truth (not the
 #: quarantine, whose records carry the time they were made: the same drop would never give the same key).
-INGEST_OUTPUTS = [*INGEST_TABLES, "nbbo", "sim_oracle"]
+INGEST_OUTPUTS = [*INGEST_TABLES, "nbbo", TRUTH_DATASET]
 
 
 @task(name="ingest", cache_policy=STAGE_CACHE, persist_result=True, retries=1, retry_delay_seconds=2)

@@ -25,7 +25,7 @@ from schemas.relations import (
     check_on_date,
 )
 from sor_pipeline.config.settings import Settings
-from sor_pipeline.storage.lake import Lake, Staged
+from sor_pipeline.storage.lake import TRUTH_DATASET, Lake, Staged
 from sor_pipeline.storage.validation import SOURCE_FILE, Split
 
 #: Canonical tables an ingest writes, in dependency order.
@@ -113,7 +113,7 @@ def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
 def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSummary:
     """Ingest the drop for ``day`` under ``raw`` into ``lake``. Idempotent: re-running replaces the
     date's partitions with identical content."""
-    from sor_pipeline.ingest.drop import read_drop, truth_oracle_path
+    from sor_pipeline.ingest.drop import read_drop, truth_path
     from sor_pipeline.ingest.nbbo import build_nbbo
 
     day_dir = resolve_drop(raw, day)
@@ -145,11 +145,11 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
             if table == "quotes":
                 staged.append(lake.stage(lake.prepare("nbbo", build_nbbo(split.good), day), day))
             del split
-        truth = truth_oracle_path(day_dir)
-        if truth.is_file():
-            oracle = pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE))
-            staged.append(lake.stage(lake.prepare("sim_oracle", oracle, day), day))
-            del oracle
+        truth = truth_path(day_dir)
+        if truth.is_file():  # the simulator's grading truth, copied for graders only (never read to decide)
+            graded = pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE))
+            staged.append(lake.stage(lake.prepare(TRUTH_DATASET, graded, day), day))
+            del graded
     except BaseException:
         for s in staged:
             lake.discard(s)

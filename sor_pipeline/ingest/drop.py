@@ -31,13 +31,13 @@ from sor_pipeline.ingest.taq import read_taq_quotes, read_taq_trades
 from sor_pipeline.ingest.ticks import read_ticks
 
 #: The simulator's ground truth beside a drop (``<day>/_truth/``): never read as data, only loaded into
-#: the lake's ``sim_oracle`` dataset for grading (``oracle.parquet``) when present.
+#: the lake's grading-truth dataset (:data:`sor_pipeline.storage.lake.TRUTH_DATASET`) when present.
 TRUTH_DIR = "_truth"
-TRUTH_ORACLE = "oracle.parquet"
+TRUTH_FILE = "oracle.parquet"
 
 
-def truth_oracle_path(day_dir: Path) -> Path:
-    return Path(day_dir) / TRUTH_DIR / TRUTH_ORACLE
+def truth_path(day_dir: Path) -> Path:
+    return Path(day_dir) / TRUTH_DIR / TRUTH_FILE
 
 
 def drop_files(day_dir: Path) -> list[Path]:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import polars as pl
 
 from sor_pipeline.config.calendar import next_trading_days
-from sor_pipeline.ingest.drop import TRUTH_DIR, truth_oracle_path
+from sor_pipeline.ingest.drop import TRUTH_DIR, truth_path
 from sor_pipeline.simulation.config import SimConfig
 from sor_pipeline.simulation.core import SimDay, iter_day_groups, simulate_day
 from sor_pipeline.simulation.market import venues_frame
@@ -133,7 +133,7 @@ def write_big_day(config: SimConfig, day: date, day_index: int, out_dir: Path, p
     writers = {name: TickWriter(day_dir, name, tick_format) for name in ("quotes", "depth", "trades")}
     exec_parts: dict[str, list[pl.DataFrame]] = {"parent_orders": [], "child_orders": [], "fills": []}
     counts: dict[str, int] = {}
-    oracle_path = truth_oracle_path(day_dir)
+    oracle_path = truth_path(day_dir)
     oracle_path.parent.mkdir(parents=True, exist_ok=True)
     oracle_writer = None
     regimes: list[dict[str, object]] = []

@@ -35,6 +35,10 @@ import polars as pl
 from schemas import TABLE_SCHEMAS, columns_of
 from sor_pipeline.storage.validation import Split, validate_split
 
+#: The simulator's ground truth (true expected cost of every venue per child): graders read it; nothing
+#: that trains, gates, promotes or demotes may.
+TRUTH_DATASET = "sim_oracle"
+
 PARTITION = "date"
 PART_FILE = "part-00000.parquet"
 _STAGING = ".staging"
@@ -122,7 +126,7 @@ for _name, _layer, _doc in [
     ("tca_child", "tca", "Transaction-cost analysis per child order."),
     ("tca_parent", "tca", "Transaction-cost analysis per parent order."),
     ("tca_agg", "tca", "TCA aggregates by venue, day, symbol, order type, size bucket, policy."),
-    ("sim_oracle", "simulation", "Simulator ground truth: true expected cost of every venue per child."),
+    (TRUTH_DATASET, "simulation", "Simulator ground truth: true expected cost of every venue per child."),
 ]:
     register(Dataset(_name, _layer, TABLE_SCHEMAS[_name], _doc, _SORTED.get(_name, ())))
 

@@ -347,18 +347,45 @@ def serve_cmd() -> None:
 
 @app.command("ui")
 def ui_cmd(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    port: Annotated[int | None, typer.Option(help="Port (default 5000; 4200 with --prefect).")] = None,
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="MLflow server worker processes.")] = 1,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Serve the Prefect UI on the flow runs kept under "
+                                                            "$SOR_HOME/prefect instead of the MLflow UI.")] = False,
 ) -> None:
-    """Start the MLflow UI on the configured tracking store (Ctrl-C to stop)."""
+    """Start the MLflow UI on the configured tracking store, or with --prefect the Prefect UI on the
+    state under SOR_HOME (Ctrl-C to stop)."""
+    import os
     import subprocess
 
     s = settings()
+    if prefect:
+        cmd, env = prefect_ui_command(s, host, port or 4200)
+        console.print(f"Prefect UI: http://{host}:{port or 4200}  (state {s.prefect_home})")
+    else:
+        cmd, env = mlflow_ui_command(s, host, port or 5000, workers)
+        console.print(f"MLflow UI: http://{host}:{port or 5000}  (store {s.resolved_tracking_uri}, "
+                      f"{workers} worker(s))")
+    raise typer.Exit(subprocess.call(cmd, env={**os.environ, **env}))
+
+
+def mlflow_ui_command(s: Settings, host: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
+    """``mlflow server`` on the configured store with ``workers`` uvicorn workers and no background job
+    consumers (nothing here submits MLflow jobs); returns (argv, extra environment)."""
     s.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", s.resolved_tracking_uri,
-           "--default-artifact-root", s.artifact_location, "--host", host, "--port", str(port)]
-    console.print(f"MLflow UI: http://{host}:{port}  (store {s.resolved_tracking_uri})")
-    raise typer.Exit(subprocess.call(cmd))
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", s.resolved_tracking_uri,
+           "--default-artifact-root", s.artifact_location, "--host", host, "--port", str(port),
+           "--workers", str(workers)]
+    return cmd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def prefect_ui_command(s: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``prefect server start`` on the database under ``$SOR_HOME/prefect`` (where the commands' flow
+    runs were recorded), one worker, no scheduler; returns (argv, extra environment)."""
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
+           "--workers", "1", "--no-scheduler", "--analytics-off"]
+    env = {"PREFECT_HOME": str(s.prefect_home)}
+    return cmd, env
 
 
 def main() -> None:  # pragma: no cover - console entry point

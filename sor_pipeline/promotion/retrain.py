@@ -147,6 +147,7 @@ def finalize_promotion(settings: Settings, version: str, *, gate_passed: bool,
     if sandbox is not None:
         tags["sandbox"] = fit_json(sandbox, settings.retrain.tag_max_chars)
     registry.set_version_tags(settings, version, tags)
+    registry.describe_version(settings, version, registry.describe_night(_reuse(settings, version).as_dict(), sandbox))
     return promoted
 
 
@@ -232,6 +233,8 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     version = registry.register_model(settings, model_uri, version_tags)
     if verdict.passed and promote:
         registry.promote(settings, version)
+    if promote:  # final now (the nightly describes the version in finalize_promotion, after its sandbox)
+        registry.describe_version(settings, version, registry.describe_night(_reuse(settings, version).as_dict()))
     return RetrainResult(
         day=day.isoformat(), promoted=verdict.passed and promote, champion_version=registry.champion_version(settings),
         challenger_version=version, p_value=verdict.p_value, cost_diff_bps=verdict.cost_diff_bps, run_id=run_id,

@@ -10,6 +10,7 @@ they read the environment variables set here (``MLFLOW_CONFIGURE_LOGGING``, ``PR
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -52,6 +53,25 @@ def _remove_ours() -> None:
         h.close()
 
 
+def _to_terminal(h: logging.Handler) -> bool:
+    """A stream handler writing to the terminal (stderr/stdout, or a wrapper of them such as MLflow's
+    ``MlflowLoggingStream``); not a file, an in-memory stream or a test runner's capture."""
+    if not isinstance(h, logging.StreamHandler) or isinstance(h, logging.FileHandler):
+        return False
+    return not isinstance(h.stream, io.StringIO | io.BytesIO) and not type(h).__module__.startswith("_pytest")
+
+
+def _detach_terminal_handlers() -> None:
+    """Loggers a library configured before this setup (imported first): their terminal handlers are
+    removed and their records propagate to the root's file handler."""
+    for logger in [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]:
+        terminal = [h for h in logger.handlers if _to_terminal(h)]
+        for h in terminal:
+            logger.removeHandler(h)
+        if terminal:
+            logger.propagate = True
+
+
 def log_path(home: Path, command: str, now: datetime | None = None) -> Path:
     """``$SOR_HOME/logs/<YYYYmmdd-HHMMSS>-<command>-<pid>.log``."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
@@ -65,6 +85,7 @@ def setup_logging(home: Path, command: str, *, verbose: bool = False) -> LogSetu
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.update(QUIET_ENV)
     _remove_ours()
+    _detach_terminal_handlers()
     setup = LogSetup(path)
     file_handler = logging.FileHandler(path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(FORMAT))

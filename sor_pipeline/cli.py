@@ -1,23 +1,76 @@
 """The ``sor-pipeline`` console command: the project's stable surface (docs/DESIGN.md).
 
 Every subcommand has ``--help``; those that finish a piece of work accept ``--json`` and then print
-one JSON object summarising it as the last line of stdout. Heavy imports (Prefect, MLflow) happen
-inside the commands, after the runtime environment is set from the settings.
+one JSON object summarising it as the last line of stdout (and, for ``demo``, nothing else on stdout).
+Heavy imports (Prefect, MLflow) happen inside the commands, after the runtime environment is set from
+the settings and the command's log file is set up (``sor_pipeline.config.logs``): library logs go to
+``$SOR_HOME/logs/``, the terminal gets the command's own lines. An expected error (bad input, missing
+drop, failed stage) is one ``error: ...`` line on stderr and exit 1; an unexpected one the same, with
+its traceback in the log file (and on stderr with ``--verbose``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import traceback
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
+from sor_pipeline.config.logs import setup_logging
 from sor_pipeline.config.settings import Settings, apply_runtime_env, get_settings
 
-app = typer.Typer(
+log = logging.getLogger("sor_pipeline.cli")
+
+
+@dataclass
+class RunState:
+    """This process's command run: its log file and whether tracebacks go to the terminal."""
+
+    log_file: Path | None = None
+    verbose: bool = False
+
+
+STATE = RunState()
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """``text`` on one line (whitespace runs, newlines included, become one space), cut at ``limit``."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _where() -> str:
+    return f"  (log: {STATE.log_file})" if STATE.log_file else ""
+
+
+def crash(exc: BaseException) -> NoReturn:
+    """An exception no command expected: traceback to the log file (and stderr with --verbose), one line."""
+    log.error("unexpected error", exc_info=exc)
+    if STATE.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.write(f"error: {type(exc).__name__}: {one_line(str(exc))}{_where()}\n")
+    sys.stderr.flush()
+    raise SystemExit(1)
+
+
+class App(typer.Typer):
+    """The Typer app, run as the console command: an unexpected exception becomes :func:`crash`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            crash(exc)
+
+
+app = App(
     name="sor-pipeline",
     help="Nightly batch behind a machine-learning smart order router.",
     no_args_is_help=True,
@@ -35,8 +88,8 @@ DateOpt = Annotated[str, typer.Option("--date", help="Trading date, YYYY-MM-DD."
 def parse_date(value: str, option: str = "--date") -> date:
     try:
         return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from exc
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date YYYY-MM-DD")
 
 
 def settings() -> Settings:
@@ -54,9 +107,29 @@ def emit(summary: dict[str, Any], as_json: bool) -> None:
         console.print_json(json.dumps(summary, default=str))
 
 
-def fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+def fail(message: str, code: int = 1) -> NoReturn:
+    """An expected error: one ``error: ...`` line on stderr, exit ``code``. Called inside an ``except``
+    block, the traceback goes to the log file (and to stderr with --verbose)."""
+    exc = sys.exc_info()[1]
+    log.error(message, exc_info=exc)
+    if STATE.verbose and exc is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.write(f"error: {one_line(message)}{_where()}\n")
+    sys.stderr.flush()
     raise typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Echo library logs to stderr and print "
+                                                                   "tracebacks of errors.")] = False,
+) -> None:
+    """Options for every command; library logs of each run go to $SOR_HOME/logs/<time>-<command>-<pid>.log."""
+    if ctx.resilient_parsing or ctx.invoked_subcommand is None or "--help" in sys.argv[1:]:
+        return
+    setup = setup_logging(get_settings().home, ctx.invoked_subcommand, verbose=verbose)
+    STATE.log_file, STATE.verbose = setup.path, verbose
 
 
 @app.command("config")
@@ -191,15 +264,18 @@ def nightly_cmd(
         out = nightly_flow(parse_date(date_) if date_ else None, raw)
     except StageFailed as exc:
         fail(str(exc))
-    if not as_json and "skipped" not in out:
+    if as_json:
+        emit(out, as_json)
+    elif "skipped" in out:
+        say(f"{out['date']}: skipped ({out['skipped']})")
+    else:
         _print_night(out)
-    emit(out, as_json)
 
 
 def _print_night(out: dict[str, Any]) -> None:
-    console.print(f"[bold]{out['date']}[/]: verdict {out['verdict']}, promoted {out['promoted']}, "
-                  f"champion v{out['champion_version']}, challenger v{out['challenger_version']}, "
-                  f"p={out['p_value']}, diff={out['cost_diff_bps']} bps; report {out['report_html']}")
+    say(f"{out['date']}: verdict {out['verdict']}, promoted {out['promoted']}, champion v{out['champion_version']}, "
+        f"challenger v{out['challenger_version']}, p={out['p_value']}, diff={out['cost_diff_bps']} bps; "
+        f"report {out['report_html']}; log {STATE.log_file}")
 
 
 @app.command("backfill")
@@ -257,47 +333,57 @@ def demo_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate days and run the nightly on each, closed loop (the champion routes the next day), on
-    embedded defaults: Prefect's ephemeral API, MLflow on sqlite, the lake on local disk."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    embedded defaults: Prefect's ephemeral API, MLflow on sqlite, the lake on local disk. Prints a line
+    per night, the cost table and where the report, the UIs and the log are (--json: only the JSON)."""
+    import time
 
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.demo import demo_flow
 
-    columns = (TextColumn("[bold]demo[/] {task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        job = bar.add_task("starting (first run starts Prefect's local API, ~20 s)", total=days)
+    t0 = time.perf_counter()
+    story = f"scenario {scenario}" if scenario else "the default story"
+    say(f"demo: {days} trading day(s) from {start}, {story}, seed {seed or 'default'}, "
+        f"{symbols or 'default'} symbol(s); state under {s.home}; "
+        f"library logs in {STATE.log_file} (the first night starts Prefect's local API, ~20 s)")
 
-        def tick(done: int, total: int, row: dict[str, Any]) -> None:
-            bar.update(job, completed=done, description=(
-                f"{row['date']} static {row['static']:.2f} / ml {row['ml']:.2f} / oracle {row['oracle']:.2f} bps, "
-                f"routed by {row['router_policy']}, promoted {row['promoted']}"))
+    def tick(done: int, total: int, row: dict[str, Any]) -> None:
+        say(f"night {done}/{total} {row['date']}: static {row['static']:.2f} / ml {row['ml']:.2f} / "
+            f"oracle {row['oracle']:.2f} bps, routed by {row['router_policy']}; night's decision {row['action']} "
+            f"({row['verdict']}, on {row['cost_source']})  ({time.perf_counter() - t0:.0f} s)")
 
-        try:
-            out = demo_flow(parse_date(start, "--start"), days, seed, symbols, tick, scenario)
-        except Exception as exc:  # surface the stage error plainly
-            fail(str(exc))
-    if not as_json:
+    try:
+        out = demo_flow(parse_date(start, "--start"), days, seed, symbols, tick, scenario)
+    except Exception as exc:  # a failed stage or bad input: one line, the traceback in the log
+        fail(str(exc))
+    if as_json:
+        emit(out, as_json)
+    else:
         _print_demo(out)
-    emit(out, as_json)
+
+
+def say(line: str) -> None:
+    """One human line on stderr, never wrapped (stdout is kept for --json)."""
+    console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def _print_demo(out: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title="Mean expected cost per routing decision, bps (+ = cost; oracle = simulator's ground truth)")
-    for col in ("date", "routed by", "static", "ml", "oracle", "promoted", "champion"):
+    for col in ("date", "routed by", "static", "ml", "oracle", "decision", "routes next"):
         t.add_column(col)
     for d in out["days"]:
         t.add_row(d["date"], d["router_policy"], f"{d['static']:.3f}", f"{d['ml']:.3f}", f"{d['oracle']:.3f}",
-                  str(d["promoted"]), str(d["champion_version"]))
+                  d.get("action", ""), str(d["champion_version"] or "static"))
     console.print(t)
     share = out["captured_gap_share"]
-    console.print(f"Share of the static-to-oracle gap captured by the ML router over the run: "
-                  f"{'n/a' if share is None else f'{share:.1%}'}")
-    console.print(f"Report: {out['report_html']}  (PDF {out['report_pdf']}); cost plot {out['cost_plot']}")
-    console.print(f"MLflow UI: [bold]uv run sor-pipeline ui[/] then open http://127.0.0.1:5000 "
-                  f"(store {out['tracking_uri']})")
+    say(f"Share of the static-to-oracle gap captured after the {out['warmup_days']}-day warm-up "
+        f"(exploration included): {'n/a' if share is None else f'{share:.1%}'}; nights to recover per shift: "
+        f"{out['nights_to_recover']}; alias moves: {out['alias_moves']}")
+    say(f"Report: {out['report_html']}  (PDF {out['report_pdf']}); cost plot {out['cost_plot']}")
+    say(f"MLflow UI: sor-pipeline ui, then open http://127.0.0.1:5000 (store {out['tracking_uri']})")
+    say("Prefect UI (the nights' flow runs): sor-pipeline ui --prefect, then open http://127.0.0.1:4200")
+    say(f"Log of this run: {STATE.log_file}")
 
 
 @app.command("monitor")
@@ -356,18 +442,45 @@ def serve_cmd() -> None:
 
 @app.command("ui")
 def ui_cmd(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    port: Annotated[int | None, typer.Option(help="Port (default 5000; 4200 with --prefect).")] = None,
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="MLflow server worker processes.")] = 1,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Serve the Prefect UI on the flow runs kept under "
+                                                            "$SOR_HOME/prefect instead of the MLflow UI.")] = False,
 ) -> None:
-    """Start the MLflow UI on the configured tracking store (Ctrl-C to stop)."""
+    """Start the MLflow UI on the configured tracking store, or with --prefect the Prefect UI on the
+    state under SOR_HOME (Ctrl-C to stop)."""
+    import os
     import subprocess
 
     s = settings()
+    if prefect:
+        cmd, env = prefect_ui_command(s, host, port or 4200)
+        console.print(f"Prefect UI: http://{host}:{port or 4200}  (state {s.prefect_home})")
+    else:
+        cmd, env = mlflow_ui_command(s, host, port or 5000, workers)
+        console.print(f"MLflow UI: http://{host}:{port or 5000}  (store {s.resolved_tracking_uri}, "
+                      f"{workers} worker(s))")
+    raise typer.Exit(subprocess.call(cmd, env={**os.environ, **env}))
+
+
+def mlflow_ui_command(s: Settings, host: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
+    """``mlflow server`` on the configured store with ``workers`` uvicorn workers and no background job
+    consumers (nothing here submits MLflow jobs); returns (argv, extra environment)."""
     s.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", s.resolved_tracking_uri,
-           "--default-artifact-root", s.artifact_location, "--host", host, "--port", str(port)]
-    console.print(f"MLflow UI: http://{host}:{port}  (store {s.resolved_tracking_uri})")
-    raise typer.Exit(subprocess.call(cmd))
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", s.resolved_tracking_uri,
+           "--default-artifact-root", s.artifact_location, "--host", host, "--port", str(port),
+           "--workers", str(workers)]
+    return cmd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def prefect_ui_command(s: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``prefect server start`` on the database under ``$SOR_HOME/prefect`` (where the commands' flow
+    runs were recorded), one worker, no scheduler; returns (argv, extra environment)."""
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
+           "--workers", "1", "--no-scheduler", "--analytics-off"]
+    env = {"PREFECT_HOME": str(s.prefect_home)}
+    return cmd, env
 
 
 def main() -> None:  # pragma: no cover - console entry point

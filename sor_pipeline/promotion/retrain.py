@@ -173,6 +173,8 @@ def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
         if sandbox is not None:
             tags["sandbox"] = fit_json(sandbox, settings.retrain.tag_max_chars)
         registry.set_version_tags(settings, version, tags)
+        registry.describe_version(settings, version,
+                                  registry.describe_night(_reuse(settings, version).as_dict(), sandbox))
     return {"promoted": promoted, "demoted": demoted}
 
 
@@ -260,6 +262,8 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         finalize_promotion(settings, day.isoformat(), {"challenger_version": version, "action": verdict.action,
                                                        "gate_passed": verdict.passed, "reasons": verdict.reasons,
                                                        "evidence": evidence}, None)
+    if promote:  # final now (the nightly describes the version in finalize_promotion, after its sandbox)
+        registry.describe_version(settings, version, registry.describe_night(_reuse(settings, version).as_dict()))
     return RetrainResult(
         day=day.isoformat(), promoted=verdict.passed and promote, champion_version=registry.champion_version(settings),
         challenger_version=version, p_value=verdict.p_value, cost_diff_bps=verdict.cost_diff_bps, run_id=run_id,

@@ -11,6 +11,10 @@
   recorded load with :data:`DEFAULT_LOADER`).
 - Registry: aliases only (never stages). ``settings.mlflow.champion_alias`` is what the live router loads;
   the champion it replaced is kept under ``settings.mlflow.previous_alias`` for :func:`rollback`.
+- What the UI shows: the experiment carries ``mlflow.experimentKind = custom_model_development`` (the
+  training-runs view, not the GenAI overview); a run that trains logs its data window as a dataset
+  input (:func:`log_training_window`); every version gets a paragraph a person reads
+  (:func:`describe_night`, :func:`describe_version`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import xgboost as xgb
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]  # registered at import
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -45,6 +51,11 @@ MODEL_NAME_IN_RUN = "router"
 #: ``module:attribute`` whose ``.load(folder)`` rebuilds a model logged without a ``loader`` config.
 DEFAULT_LOADER = "sor_pipeline.learning.router_model:RouterModel"
 M = TypeVar("M")
+#: Experiment tag that picks the MLflow UI's view, and the value for training runs (not GenAI traces).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: MLflow refuses a dataset digest longer than this; the full hash goes on the input's tags.
+DIGEST_MAX_CHARS = 36
 
 
 class LoggableModel(Protocol):
@@ -78,8 +89,12 @@ def configure(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow.registry_uri or settings.resolved_tracking_uri)
     client = MlflowClient()
-    if client.get_experiment_by_name(settings.mlflow.experiment_name) is None:
-        client.create_experiment(settings.mlflow.experiment_name, artifact_location=settings.artifact_location)
+    exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+    if exp is None:
+        client.create_experiment(settings.mlflow.experiment_name, artifact_location=settings.artifact_location,
+                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    elif exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # an experiment made before the tag existed
+        client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     mlflow.set_experiment(settings.mlflow.experiment_name)
     return client
 
@@ -146,10 +161,23 @@ def load_pyfunc(uri: str) -> Any:
 # tracking
 @contextmanager
 def parent_run(settings: Settings, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
-    """Start the retrain's parent run; yields its run id."""
+    """Start the retrain's parent run; yields its run id. When ``tags`` carry ``train_window`` and
+    ``data_hash`` (a run that trains), that window is logged as the run's dataset input."""
     configure(settings)
     with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+        if tags.get("train_window") and tags.get("data_hash"):
+            log_training_window(settings, tags["train_window"], tags["data_hash"])
         yield run.info.run_id
+
+
+def log_training_window(settings: Settings, train_window: str, data_hash: str, dataset: str = "features") -> None:
+    """The active run's training data as an MLflow dataset input (context ``training``): name
+    ``<dataset> <first>..<last>``, source the lake folder of ``dataset``, digest the night's data hash
+    (its first 36 characters, MLflow's limit; the whole hash is the input tag ``data_hash``)."""
+    source = LocalArtifactDatasetSource(str(settings.lake_root / dataset))
+    ds = MetaDataset(source, name=f"{dataset} {train_window}",  # type: ignore[abstract]  # mlflow stub
+                     digest=data_hash[:DIGEST_MAX_CHARS])
+    mlflow.log_input(ds, context="training", tags={"data_hash": data_hash, "train_window": train_window})
 
 
 def log_night(settings: Settings, day: str, run_id: str | None, *, monitor: Mapping[str, Any],
@@ -225,6 +253,66 @@ def register_model(settings: Settings, model_uri: str, tags: Mapping[str, str]) 
     configure(settings)
     mv = mlflow.register_model(model_uri, settings.mlflow.model_name, tags={k: str(v) for k, v in tags.items()})
     return str(mv.version)
+
+
+def describe_version(settings: Settings, version: str, text: str) -> None:
+    """Set the description (the paragraph the UI shows on the version page) of ``version``."""
+    client = configure(settings)
+    client.update_model_version(settings.mlflow.model_name, version, description=text)
+
+
+def _fmt(x: Any, spec: str = "+.3f") -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    return format(v, spec) if np.isfinite(v) else "n/a"
+
+
+def _mean_diff(per_day: Sequence[Mapping[str, Any]], baseline: str) -> tuple[float, float, float] | None:
+    """(mean, min, max) over days of challenger - ``baseline`` (bps), or None without such days."""
+    diffs = [float(d["challenger"]) - float(d[baseline]) for d in per_day
+             if d.get("challenger") is not None and d.get(baseline) is not None]
+    return (float(np.mean(diffs)), min(diffs), max(diffs)) if diffs else None
+
+
+def _decision(result: Mapping[str, Any], sandbox: Mapping[str, Any] | None) -> str:
+    if result.get("promoted"):
+        return "PROMOTED: it is the champion the live router loads from the next session"
+    if result.get("gate_passed") and sandbox is not None and not sandbox.get("passed"):
+        reasons = "; ".join(map(str, sandbox.get("reasons") or [])) or "see the sandbox tag"
+        return f"KEPT OUT: the gate passed but the sandbox refused it ({reasons}); the champion stays"
+    if result.get("action") == "demote":
+        return "NOT PROMOTED, and the champion was DEMOTED: it cost more than the static waterfall, which routes next"
+    if result.get("action") == "inconclusive":
+        return "NOT PROMOTED: the logs could not support an off-policy verdict (inconclusive); nothing moved"
+    return "NOT PROMOTED: the incumbent stays"
+
+
+def describe_night(result: Mapping[str, Any], sandbox: Mapping[str, Any] | None = None) -> str:
+    """One paragraph for a model version from a retrain result dict (``RetrainResult.as_dict()``):
+    what the night decided (promoted / not) and why (estimate, daily range, p-value, baseline, reasons).
+    Pure: no MLflow calls."""
+    per_day = list(result.get("per_day") or [])
+    has_champion = any(d.get("champion") is not None for d in per_day)
+    baseline = "the champion that routed those days" if has_champion else "the static waterfall"
+    reasons = "; ".join(map(str, result.get("reasons") or [])) or "none given"
+    parts = [f"Night {result.get('day', '?')}: challenger v{result.get('challenger_version', '?')} "
+             f"{_decision(result, sandbox)}.",
+             f"Walk-forward backtest over {len(per_day)} test day(s), costs from {result.get('cost_source') or '?'}: "
+             f"challenger minus {baseline} = {_fmt(result.get('cost_diff_bps'))} bps per decision "
+             f"(negative = cheaper), one-sided p = {_fmt(result.get('p_value'), '.4f')} "
+             f"(clustered z over per-decision doubly-robust differences; the level is spent over the "
+             f"nights at the same incumbent)."]
+    for name, label in (("champion", "champion"), ("static", "static waterfall")):
+        stats = _mean_diff(per_day, name) if name == "static" or has_champion else None
+        if stats is not None:
+            parts.append(f"Daily difference vs the {label}: mean {_fmt(stats[0])} bps, "
+                         f"range {_fmt(stats[1])} to {_fmt(stats[2])} bps.")
+    parts.append(f"Gate {result.get('verdict') or '?'}: {reasons}.")
+    if sandbox is not None:
+        parts.append(f"Sandbox {'passed' if sandbox.get('passed') else 'failed'}.")
+    return " ".join(parts)
 
 
 def set_version_tags(settings: Settings, version: str, tags: Mapping[str, str]) -> None:

@@ -8,7 +8,6 @@ and the MLflow UI is opened by hand (README). ``sim`` and ``config`` are covered
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,19 +27,8 @@ def _run(env: dict[str, str], *args: str, code: int = 0) -> dict[str, Any]:
     assert proc.returncode == code, f"{args}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
     if code != 0:
         return {"stderr": proc.stderr}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture()
-def env(prefect_harness: None, tmp_path: Path) -> dict[str, str]:
-    """SOR_HOME in tmp_path; the commands talk to the harness's Prefect API instead of each starting an
-    ephemeral one (35 s each on this machine)."""
-    from prefect.settings import PREFECT_API_URL
-
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("SOR_", "PREFECT_"))}
-    out.update(SOR_HOME=str(tmp_path / "sor_home"), SOR_PREFECT_API_URL=str(PREFECT_API_URL.value()),
-               SOR_BACKTEST_FOLDS="2", SOR_GATE_BOOTSTRAP_SAMPLES="500")
-    return out
+    assert len(proc.stdout.splitlines()) == 1, proc.stdout[-3000:]  # with --json, stdout is the JSON alone
+    return json.loads(proc.stdout)
 
 
 def test_commands_in_a_nights_order(env: dict[str, str], samples: Path) -> None:

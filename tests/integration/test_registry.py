@@ -9,6 +9,7 @@ import sys
 import textwrap
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -136,6 +137,7 @@ def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> Non
     assert again.reused and again.challenger_version == first.challenger_version
     tags = registry.version_tags(s, first.challenger_version)
     assert {"train_window", "data_hash", "code_version", "gate_verdict"} <= set(tags)
+    _assert_what_the_ui_shows(s, first)
     # a worse challenger (one shallow tree per venue model) fails the gate against the champion:
     # it is registered, not promoted, and the champion stays where it was
     weak = run_retrain(next_day, lake, s, train_config=TrainConfig(n_estimators=1, max_depth=1))
@@ -149,3 +151,44 @@ def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> Non
     assert not blocked.promoted and blocked.challenger_version != first.challenger_version
     assert registry.champion_version(s) == first.challenger_version
     assert registry.version_tags(s, blocked.challenger_version)["gate_verdict"] == "fail"
+
+
+def _assert_what_the_ui_shows(s: Settings, first: Any) -> None:
+    """The run that trained has its window as a dataset input; the version a paragraph saying why."""
+    client = registry.configure(s)
+    inputs = client.get_run(first.run_id).inputs.dataset_inputs
+    assert len(inputs) == 1
+    ds, input_tags = inputs[0].dataset, {t.key: t.value for t in inputs[0].tags}
+    window = registry.version_tags(s, first.challenger_version)["train_window"]
+    assert ds.name == f"features {window}" and ds.digest == first.data_hash[:36]
+    assert json.loads(ds.source) == {"uri": str(s.lake_root / "features")}
+    assert input_tags == {"mlflow.data.context": "training", "data_hash": first.data_hash, "train_window": window}
+    text = client.get_model_version(s.mlflow.model_name, first.challenger_version).description
+    assert text.startswith(f"Night {first.day}: challenger v{first.challenger_version} PROMOTED")
+    assert f"{first.cost_diff_bps:+.3f} bps" in text and f"p = {first.p_value:.4f}" in text
+    assert "the static waterfall" in text and "Gate pass: all checks passed." in text
+
+
+def test_experiment_carries_the_training_view_tag(settings: Settings) -> None:
+    client = registry.configure(settings)
+    exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+    assert exp is not None and exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # an experiment made before (or switched to the GenAI view) is set right on the next configure
+    client.set_experiment_tag(exp.experiment_id, "mlflow.experimentKind", "genai_development")
+    client = registry.configure(settings)
+    exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+    assert exp is not None and exp.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_finalize_describes_the_decision(settings: Settings) -> None:
+    from sor_pipeline.promotion.retrain import finalize_promotion
+
+    features, _ = make_days(START, 4, 200, seed=3)
+    version = _log_and_register(settings, features, "a")
+    registry.set_version_tags(settings, version, {"day": "2024-03-07", "gate_verdict": "pass", "p_value": "0.001",
+                                                  "cost_diff_bps": "-0.5", "cost_source": "oracle"})
+    sandbox = {"passed": False, "reasons": ["sandbox cost above champion by 0.2 bps"]}
+    assert not finalize_promotion(settings, version, gate_passed=True, sandbox=sandbox)
+    text = registry.configure(settings).get_model_version(settings.mlflow.model_name, version).description
+    assert text.startswith(f"Night 2024-03-07: challenger v{version} KEPT OUT: the gate passed but the sandbox")
+    assert "sandbox cost above champion by 0.2 bps" in text and text.endswith("Sandbox failed.")

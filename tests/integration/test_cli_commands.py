@@ -57,7 +57,7 @@ def test_commands_in_a_nights_order(env: dict[str, str], samples: Path) -> None:
     assert [n["challenger_version"] for n in judged] == ["1", "2"]
     promoted = [n["challenger_version"] for n in judged if n["promoted"]]
     for n in judged:
-        assert n["verdict"] in {"pass", "fail"} and n["promoted"] == (n["verdict"] == "pass")
+        assert n["verdict"] in {"pass", "fail", "inconclusive"} and n["promoted"] == (n["verdict"] == "pass")
     night = judged[-1]
     assert night["date"] == NIGHT and night["champion_version"] == (promoted[-1] if promoted else None)
     assert Path(night["report_pdf"]).is_file() and night["rows"]["fills"]["written"] > 0
@@ -90,5 +90,6 @@ def test_demo_one_day(env: dict[str, str]) -> None:
     assert len(out["days"]) == 1
     day = out["days"][0]
     assert day["router_policy"] == "static" and day["verdict"] == "skipped" and not day["promoted"]
-    assert day["oracle"] <= day["static"] and day["ml"] == day["static"]  # static routed day 1
+    # static routed day 1, exploring: every decision counts, so the day's router costs at least the oracle
+    assert day["oracle"] <= day["static"] and day["oracle"] <= day["ml"] and day["cost_source"] == "none"
     assert Path(out["report_pdf"]).is_file() and Path(out["cost_plot"]).is_file()

@@ -41,8 +41,7 @@ def history_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(sor_home: Path, history_lake: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     shutil.copytree(history_lake, sor_home / "lake")
     monkeypatch.setenv("SOR_BACKTEST_FOLDS", "2")  # five sample days: 2 folds + 2 training days
-    monkeypatch.setenv("SOR_GATE_BOOTSTRAP_SAMPLES", "500")
-    monkeypatch.setenv("SOR_BACKTEST_GRADE_WITH_SIMULATOR_TRUTH", "true")
+
     monkeypatch.delenv(FAULT_ENV, raising=False)
     get_settings.cache_clear()
     return get_settings()
@@ -72,7 +71,7 @@ def test_nightly_end_to_end(prefect_harness: None, home: Settings, samples: Path
     out = nightly_flow(NIGHT, str(samples))
     assert out["date"] == NIGHT.isoformat()
     assert out["rows"]["child_orders"]["written"] > 100 and out["rows"]["fills"]["quarantined"] == 0
-    assert out["challenger_version"] == "1" and out["cost_source"] == "oracle"
+    assert out["challenger_version"] == "1" and out["cost_source"] == "dr"  # logged data only, never the oracle
     assert 0.0 <= out["p_value"] <= 1.0 and out["cost_diff_bps"] == pytest.approx(out["cost_diff_bps"])
     # the verdict, the registry and the summary agree, whichever way the gate went
     from sor_pipeline.storage import registry
@@ -85,7 +84,7 @@ def test_nightly_end_to_end(prefect_harness: None, home: Settings, samples: Path
     if out["verdict"] == "pass":
         assert out["p_value"] < home.gate.alpha and out["cost_diff_bps"] < 0
     else:
-        assert out["p_value"] >= home.gate.alpha or out["cost_diff_bps"] >= 0 or out["reasons"]
+        assert out["action"] in {"keep", "inconclusive"} and out["reasons"]
     assert Path(out["report_html"]).is_file() and Path(out["report_pdf"]).is_file()
     assert home.lake_root.joinpath("tca_child", f"date={NIGHT}").is_dir()
     assert home.lake_root.joinpath("monitoring", f"date={NIGHT}").is_dir()

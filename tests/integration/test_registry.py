@@ -117,8 +117,7 @@ def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path
 
 
 def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> None:
-    s = settings.with_overrides(train_window_days=5, backtest_folds=3, embargo_days=1, gate_bootstrap_samples=500,
-                                backtest_grade_with_simulator_truth=True)
+    s = settings.with_overrides(train_window_days=5, backtest_folds=3, embargo_days=1)
     assert (s.train.window_days, s.backtest.folds, s.backtest.embargo_days) == (5, 3, 1)
     features, oracle = make_days(START, 11, 300, seed=4)
     lake = Lake(s.lake_root)
@@ -128,11 +127,13 @@ def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> Non
     first = run_retrain(day, lake, s)
     print(json.dumps(first.as_dict(), default=str)[:600])
     assert first.promoted and first.champion_version == first.challenger_version
-    assert first.cost_source == "oracle" and first.cost_diff_bps < 0 and first.p_value < s.gate.alpha
+    assert first.cost_source == "dr" and first.cost_diff_bps < 0 and first.action == "promote"
+    assert [(e["action"], e["to"]) for e in registry.ledger(s)] == [("promote", first.challenger_version)]
     assert len(first.per_day) == 3 and first.verdict == "pass"
-    # the gate's difference is the per-day figures' (first night: against the static waterfall)
-    diffs = [d["challenger"] - d["static"] for d in first.per_day]
-    assert first.cost_diff_bps == pytest.approx(sum(diffs) / len(diffs), abs=1e-9)
+    # the gate's difference is the per-day figures' (first night: against the static waterfall), per decision
+    n = sum(d["n_requests"] for d in first.per_day)
+    weighted = sum((d["challenger"] - d["static"]) * d["n_requests"] for d in first.per_day) / n
+    assert first.cost_diff_bps == pytest.approx(weighted, abs=1e-6)
     again = run_retrain(day, lake, s)
     assert again.reused and again.challenger_version == first.challenger_version
     tags = registry.version_tags(s, first.challenger_version)
@@ -188,7 +189,9 @@ def test_finalize_describes_the_decision(settings: Settings) -> None:
     registry.set_version_tags(settings, version, {"day": "2024-03-07", "gate_verdict": "pass", "p_value": "0.001",
                                                   "cost_diff_bps": "-0.5", "cost_source": "oracle"})
     sandbox = {"passed": False, "reasons": ["sandbox cost above champion by 0.2 bps"]}
-    assert not finalize_promotion(settings, version, gate_passed=True, sandbox=sandbox)
+    moved = finalize_promotion(settings, "2024-03-07", {"challenger_version": version, "action": "promote",
+                                                        "gate_passed": True, "reasons": ["cheaper"]}, sandbox)
+    assert moved == {"promoted": False, "demoted": False} and registry.ledger(settings) == []
     text = registry.configure(settings).get_model_version(settings.mlflow.model_name, version).description
     assert text.startswith(f"Night 2024-03-07: challenger v{version} KEPT OUT: the gate passed but the sandbox")
     assert "sandbox cost above champion by 0.2 bps" in text and text.endswith("Sandbox failed.")

@@ -101,6 +101,10 @@ README_ENV = [
     ("SOR_MONITOR_ALERT_WEBHOOK_URL", "http://h:3/hook", lambda s: s.monitor.alert_webhook_url, "http://h:3/hook"),
     ("SOR_MONITOR_QUOTE_GAP_S", "120", lambda s: s.monitor.quote_gap_s, 120.0),
     ("SOR_GATE__MIN_ESS", "500", lambda s: s.gate.min_ess, 500.0),
+    ("SOR_GATE_MAX_IMPORTANCE_WEIGHT", "20", lambda s: s.gate.max_importance_weight, 20.0),
+    ("SOR_ROUTER_EXPLORE_TEMPERATURE_BPS", "0.7", lambda s: s.router.explore_temperature_bps, 0.7),
+    ("SOR_ROUTER_EXPLORE_FLOOR", "0.05", lambda s: s.router.explore_floor, 0.05),
+    ("SOR_ROUTER_EXPLORE_STATIC_EPSILON", "0.2", lambda s: s.router.explore_static_epsilon, 0.2),
 ]
 
 

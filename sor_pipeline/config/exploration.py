@@ -12,6 +12,6 @@ class ExplorationParams:
     ``static_epsilon``: uniform share of draws for a request ranked without scores."""
 
     enabled: bool = True
-    temperature_bps: float = 1.0
-    floor: float = 0.02
+    temperature_bps: float = 0.5
+    floor: float = 0.01
     static_epsilon: float = 0.1

@@ -83,8 +83,9 @@ class RouterSettings(_Section):
         description="Venue order of the static waterfall router (dark, then ECN, then lit).")
     explore: bool = Field(True, description="Draw the rank-1 venue with exploration and log its propensity "
                                             "(off: deterministic routing; no off-policy verdict is then possible).")
-    explore_temperature_bps: float = Field(1.0, gt=0, description="Softmax temperature over expected costs, bps.")
-    explore_floor: float = Field(0.02, ge=0, lt=0.2, description="Least probability of every available venue.")
+    explore_temperature_bps: float = Field(0.5, gt=0, description="Softmax temperature over expected costs, bps "
+                                                                  "(1.0 cost the demo ~0.4 bps a day more).")
+    explore_floor: float = Field(0.01, ge=0, lt=0.2, description="Least probability of every available venue.")
     explore_static_epsilon: float = Field(0.1, ge=0, le=1, description="Uniform share of rank-1 draws when the "
                                                                        "static waterfall routes.")
 
@@ -119,6 +120,8 @@ class GateSettings(_Section):
     min_margin_bps: float = Field(0.0, ge=0, description="Required cost improvement, bps per order.")
     max_venue_mae_ratio: float = Field(
         1.25, ge=1.0, description="Reject if any venue's slippage MAE exceeds the champion's by this ratio.")
+    demote_days: int = Field(2, ge=1, description="Demotion looks at the champion against static on the most "
+                                                   "recent this many backtest days (a shift shows there first).")
     demote_alpha: float = Field(0.2, gt=0, lt=1, description="One-sided level of the demotion bound (champion "
                                                              "costlier than static); weaker than promotion's.")
     min_ess: float = Field(50.0, ge=1, description="Least effective sample size of a policy's importance "

@@ -14,7 +14,8 @@ from a confidence sequence, valid although the gate looks every night.
   sample size of its weights >= ``gate.min_ess``), and no venue's slippage MAE above
   ``gate.max_venue_mae_ratio`` x the champion's.
 - **demote** the champion (tomorrow routes static) when, not promoting, the lower bound of (champion -
-  static) from a confidence sequence at ``gate.demote_alpha`` is above 0 (valid over every nightly
+  static) over the last ``gate.demote_days`` backtest days (where a shift shows first) from a
+  confidence sequence at ``gate.demote_alpha`` is above 0 (valid over every nightly
   look at the same champion): static is the safe default, so demotion acts on weaker evidence than
   promotion, and resets the looks so that the next challenger faces static at the full first level.
 - **inconclusive** when the logs cannot support an off-policy verdict (no propensities, too little
@@ -136,7 +137,9 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     level = look_alpha(g.alpha, look)
     vs_inc = _pair(orders, "challenger", incumbent, level, settings, g.min_margin_bps)
     vs_static = vs_inc if incumbent == "static" else _pair(orders, "challenger", "static", g.alpha, settings)
-    champ_static = _pair(orders, "champion", "static", g.demote_alpha, settings) if has_champion else None
+    recent_days = sorted(orders["date"].unique().to_list())[-g.demote_days:]
+    recent = orders.filter(pl.col("date").is_in(recent_days))
+    champ_static = _pair(recent, "champion", "static", g.demote_alpha, settings) if has_champion else None
     ratios = venue_mae_ratios(venue_metrics) if has_champion else {}
     reasons: list[str] = []
     if not data_checks_ok:

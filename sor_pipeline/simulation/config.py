@@ -108,8 +108,8 @@ class SimConfig:
     #: softmax temperature and floor.
     epsilon: float = 0.1
     explore: bool = True
-    explore_temperature_bps: float = 1.0
-    explore_floor: float = 0.02
+    explore_temperature_bps: float = 0.5
+    explore_floor: float = 0.01
     quote_updates_per_symbol: int = 2_000
     parent_orders_per_symbol: int = 40
     trades_per_symbol: int = 500

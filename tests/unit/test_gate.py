@@ -121,9 +121,24 @@ def test_walk_forward_demotes_a_champion_costlier_than_static(world: dict) -> No
     """A champion that learned nothing (shuffled labels) routes worse than the static waterfall; the
     night's challenger learned nothing either, so nothing is promoted and the champion is demoted."""
     bad = _shuffled_train(world["features"].filter(pl.col("date") <= date(2024, 3, 12)))
-    res = walk_forward(world["features"], world["settings"], champion=bad, train_fn=_shuffled_train)
-    v = evaluate_gate(res.orders, res.venue_metrics, world["settings"], cost_source=res.cost_source)
+    settings = world["settings"].with_overrides(gate={"demote_days": 4})  # every fold: a steady gap
+    res = walk_forward(world["features"], settings, champion=bad, train_fn=_shuffled_train)
+    v = evaluate_gate(res.orders, res.venue_metrics, settings, cost_source=res.cost_source)
     est = v.champion_vs_static
     assert est is not None
     print(f"champion - static {est.mean_diff_bps:+.3f} bps, lower bound {est.cs_low_bps:+.3f}; {v.action}")
     assert v.action == "demote" and est.cs_low_bps > 0
+
+
+def test_demotion_looks_at_the_recent_days_where_a_shift_shows() -> None:
+    """The champion matched static for three days, then costs 2 bps more (a venue turned toxic): the
+    recent days demote it; averaged over all five days the same evidence would not."""
+    orders = _orders(5.0, 5.0, 5.0, n=4000, seed=3)
+    last = sorted(orders["date"].unique().to_list())[-2:]
+    shifted = orders.with_columns(pl.when(pl.col("date").is_in(last)).then(pl.col("dr_champion") + 2.0)
+                                  .otherwise(pl.col("dr_champion")).alias("dr_champion"),
+                                  pl.when(pl.col("date").is_in(last)).then(pl.col("dr_challenger") + 2.0)
+                                  .otherwise(pl.col("dr_challenger")).alias("dr_challenger"))
+    assert evaluate_gate(shifted, EMPTY_VM, Settings()).action == "demote"
+    diluted = evaluate_gate(shifted, EMPTY_VM, Settings(gate={"demote_days": 5}))
+    assert diluted.champion_vs_static is not None and diluted.champion_vs_static.mean_diff_bps < 1.0

@@ -130,13 +130,13 @@ def _reuse(settings: Settings, version: str) -> RetrainResult:
         demote=tags.get("action") == "demote", evidence=json.loads(tags.get("evidence", "{}")))
 
 
-def look_number(settings: Settings, nights: list[date], day: date) -> int:
-    """How many nights, this one included, the current incumbent has faced a challenger: the nights with
-    features after the last alias move of the ledger made before ``day`` (1 the night after a move)."""
+def look_number(settings: Settings, day: date) -> int:
+    """How many nights, this one included, the current incumbent has faced a challenger: the nights that
+    registered a challenger after the last alias move of the ledger made before ``day`` (1 the night
+    after a move, or on the first night that can judge)."""
     moved = [str(e["night"]) for e in registry.ledger(settings) if str(e["night"]) < day.isoformat()]
     since = max(moved) if moved else ""
-    return 1 + sum(1 for d in nights if since < d.isoformat() < day.isoformat()
-                   and len([n for n in nights if n <= d]) >= min_history_days(settings))
+    return 1 + len({n for n in registry.judged_nights(settings) if since < n < day.isoformat()})
 
 
 def min_history_days(settings: Settings) -> int:
@@ -214,7 +214,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
         return train_router(frame, train_config, mapper=mapper)[0]
 
     backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit)
-    look = look_number(settings, available, day)
+    look = look_number(settings, day)
     verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
                             data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)
     evidence: dict[str, Any] = {k: (v.as_dict() if v is not None else None) for k, v in (

@@ -483,6 +483,16 @@ def demote_champion(settings: Settings, night: str, reason: str, evidence: Mappi
         _move(settings, client, STATIC, night, "demote", reason, evidence)
 
 
+def judged_nights(settings: Settings) -> list[str]:
+    """The trading dates (``day`` tag) of every registered challenger, i.e. every night that judged one."""
+    client = configure(settings)
+    try:
+        found = client.search_model_versions(f"name={json.dumps(settings.mlflow.model_name)}")
+    except MlflowException:
+        return []
+    return sorted({str(mv.tags.get("day")) for mv in found if mv.tags.get("day")})
+
+
 def routed_by(settings: Settings, day: str) -> str:
     """The policy that routed trading date ``day`` (a version or ``static``), from the ledger: the
     target of the last move made by a night before ``day``."""

@@ -167,7 +167,8 @@ def _assert_what_the_ui_shows(s: Settings, first: Any) -> None:
     text = client.get_model_version(s.mlflow.model_name, first.challenger_version).description
     assert text.startswith(f"Night {first.day}: challenger v{first.challenger_version} PROMOTED")
     assert f"{first.cost_diff_bps:+.3f} bps" in text and f"p = {first.p_value:.4f}" in text
-    assert "the static waterfall" in text and "Gate pass: all checks passed." in text
+    assert "the static waterfall" in text and "Gate pass: challenger cheaper than the static" in text
+    assert "look 1)" in text  # the first night that can judge spends the first look
 
 
 def test_experiment_carries_the_training_view_tag(settings: Settings) -> None:

@@ -38,7 +38,7 @@ def night_summary(day: date, *, ingest: dict[str, Any], features: dict[str, Any]
         "features_rows": features.get("written"),
         "tca": {k: v.get("written") if isinstance(v, dict) else v for k, v in tca.items()},
         "monitor": {k: monitor.get(k) for k in ("counts", "breached_checks", "must_stop", "alerts_sent")},
-        "backtest_last_day_costs_bps": {k: last.get(k) for k in ("static", "challenger", "champion", "oracle")},
+        "backtest_last_day_costs_bps": {k: last.get(k) for k in ("static", "challenger", "champion", "logged")},
         "report_html": report.get("html"),
         "report_pdf": report.get("pdf"),
     }

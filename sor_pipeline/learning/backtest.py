@@ -197,7 +197,7 @@ def daily_costs(orders: pl.DataFrame) -> pl.DataFrame:
     aggs = [pl.len().alias("n_requests"), pl.col("logged_cost_bps").mean().alias("cost_logged")]
     for p in POLICIES:
         aggs += [pl.col(f"dr_{p}").mean().alias(f"cost_{p}"),
-                 (pl.col(f"w_{p}").sum() ** 2 / (pl.col(f"w_{p}") ** 2).sum()).alias(f"ess_{p}"),
+                 ope.ess_expr(f"w_{p}").alias(f"ess_{p}"),
                  (pl.col(f"w_{p}") > 0).mean().alias(f"support_{p}")]
     return orders.group_by("date").agg(aggs).sort("date").with_columns(
         pl.col(f"cost_{p}").fill_nan(None) for p in POLICIES)

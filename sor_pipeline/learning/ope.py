@@ -48,10 +48,14 @@ def sn_dr_terms(cost: np.ndarray, q_logged: np.ndarray, q_target: np.ndarray, we
     return np.asarray(q_target, dtype=np.float64) + scale * (np.asarray(cost) - np.asarray(q_logged))
 
 
+def ess_expr(weights: str) -> pl.Expr:
+    """Effective sample size of a weight column: ``(sum w)^2 / sum w^2`` (0 when every weight is 0)."""
+    s2 = (pl.col(weights) ** 2).sum()
+    return pl.when(s2 > 0).then(pl.col(weights).sum() ** 2 / s2).otherwise(0.0)
+
+
 def effective_sample_size(weights: np.ndarray) -> float:
-    w = np.asarray(weights, dtype=np.float64)
-    s2 = float(np.sum(w * w))
-    return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
+    return float(pl.DataFrame({"w": np.asarray(weights, dtype=np.float64)}).select(ess_expr("w")).item())
 
 
 def cluster_mean_se(values: np.ndarray, clusters: np.ndarray, strata: np.ndarray) -> tuple[float, float, int]:

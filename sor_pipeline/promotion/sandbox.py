@@ -57,8 +57,12 @@ def logged_requests(lake: Lake, day: date) -> pl.DataFrame:
 def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, settings: Settings
            ) -> tuple[int, int, int, list[float]]:
     """Route every logged request; returns (fallbacks, non-finite routes, misallocated, latencies in us)."""
-    nbbo = lake.read("nbbo", days=[day]).collect()
-    depth = lake.read("depth", days=[day]).collect() if lake.exists("depth", day) else pl.DataFrame()
+    nbbo_all = lake.read("nbbo", days=[day]).collect()
+    depth_all = lake.read("depth", days=[day]).collect() if lake.exists("depth", day) else None
+    # each symbol's frames cut once, not filtered again for every request
+    nbbo = nbbo_all.partition_by("symbol", as_dict=True)
+    depth = depth_all.partition_by("symbol", as_dict=True) if depth_all is not None else {}
+    no_depth = depth_all.clear() if depth_all is not None else pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Datetime("ns", "UTC")})
     stats = venue_stats_before(lake, day, settings.features.venue_stats_window_days)
     adv = adv_before(lake, day, settings.features.adv_window_days)
     adv_of = dict(zip(adv["symbol"], adv["adv"], strict=True))
@@ -67,7 +71,9 @@ def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, se
     lat: list[float] = []
     for r in requests.iter_rows(named=True):
         t = to_ns(r["sent_ts"])
-        snap = snapshot_at(nbbo, depth, r["symbol"], t, adv=adv_of.get(r["symbol"]), venue_stats=vs,
+        key = (r["symbol"],)
+        snap = snapshot_at(nbbo.get(key, nbbo_all.clear()), depth.get(key, no_depth), r["symbol"], t,
+                           adv=adv_of.get(r["symbol"]), venue_stats=vs,
                            window_s=float(settings.features.realized_vol_window_s))
         order = Order(symbol=r["symbol"], side=r["side"], qty=int(r["qty"]), order_type=r["order_type"],
                       tif=r["tif"], limit_px=r["limit_px"], urgency=r.get("urgency") or "MEDIUM", ts=t,

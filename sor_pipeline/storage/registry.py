@@ -354,7 +354,9 @@ def previous_version(settings: Settings) -> str | None:
 
 
 def promote(settings: Settings, version: str) -> None:
-    """Move the champion alias to ``version``; the replaced champion goes to the previous alias."""
+    """Move the champion alias to ``version``; the replaced champion goes to the previous alias. A bare
+    alias move with no ledger entry (manual repair, tests); the nightly's moves go through
+    :func:`promote_version` / :func:`demote_champion`, which write the ledger."""
     client = configure(settings)
     current = _alias_version(client, settings.mlflow.model_name, settings.mlflow.champion_alias)
     if current == str(version):

@@ -62,7 +62,8 @@ def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, se
     # each symbol's frames cut once, not filtered again for every request
     nbbo = nbbo_all.partition_by("symbol", as_dict=True)
     depth = depth_all.partition_by("symbol", as_dict=True) if depth_all is not None else {}
-    no_depth = depth_all.clear() if depth_all is not None else pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Datetime("ns", "UTC")})
+    no_depth = (depth_all.clear() if depth_all is not None
+                else pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Datetime("ns", "UTC")}))
     stats = venue_stats_before(lake, day, settings.features.venue_stats_window_days)
     adv = adv_before(lake, day, settings.features.adv_window_days)
     adv_of = dict(zip(adv["symbol"], adv["adv"], strict=True))

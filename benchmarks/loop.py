@@ -86,7 +86,7 @@ def calibration(settings: Settings, seeds: int, decisions_per_day: int, days: in
         predicted = true + rng.normal(0.0, 0.7, true.shape)  # the incumbent's model
         incumbent = predicted.argmin(axis=1)
         static = np.zeros(n, dtype=np.int64)
-        probs = rank1_probabilities(predicted, incumbent, np.ones_like(true, dtype=bool), params)
+        probs = rank1_probabilities(predicted, incumbent, np.ones_like(true, dtype=bool), params, static)
         for kind, delta in (("null", 0.0), ("edge", -0.5)):
             t = true.copy()
             challenger = _target(t, incumbent, rng, delta)

@@ -46,7 +46,8 @@ def demo_flow(start: date, days: int, seed: int | None = None, symbols: int | No
         config = story.apply(config)
     ex = settings.router  # the simulated logging router explores exactly as the live router is configured
     config = replace(config, explore=ex.explore, explore_temperature_bps=ex.explore_temperature_bps,
-                     explore_floor=ex.explore_floor, epsilon=ex.explore_static_epsilon)
+                     explore_floor=ex.explore_floor, epsilon=ex.explore_static_epsilon,
+                     explore_static_share=ex.explore_static_share, static_waterfall=tuple(ex.static_waterfall))
     shifts = story.shift_days() if story else sorted({r.start_day for r in config.regimes})
     raw = settings.raw_root
     out: list[dict[str, Any]] = []

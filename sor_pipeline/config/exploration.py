@@ -9,9 +9,12 @@ from dataclasses import dataclass
 class ExplorationParams:
     """``enabled`` False: the rank-1 venue is the ranking's (propensity 1). ``temperature_bps``: softmax
     temperature over expected costs; ``floor``: least probability of each available venue;
-    ``static_epsilon``: uniform share of draws for a request ranked without scores."""
+    ``static_epsilon``: uniform share of draws for a request ranked without scores; ``static_share``: share of
+    a model-scored request's draws given to the static waterfall's first available venue, so that the
+    safe default stays evaluable off-policy (the evidence that demotes a champion costlier than static)."""
 
     enabled: bool = True
-    temperature_bps: float = 0.5
-    floor: float = 0.01
+    temperature_bps: float = 0.2
+    floor: float = 0.003
     static_epsilon: float = 0.1
+    static_share: float = 0.0

@@ -31,6 +31,7 @@ from sor_pipeline.config.settings import Settings
 from sor_pipeline.features.tactics import is_ioc_expr
 from sor_pipeline.learning import ope
 from sor_pipeline.learning.costs import realized_cost_expr
+from sor_pipeline.learning.fold_cache import FoldCache
 from sor_pipeline.learning.metrics import auc, brier, mae, rmse
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.learning.train import train_router
@@ -204,11 +205,13 @@ def daily_costs(orders: pl.DataFrame) -> pl.DataFrame:
 
 
 def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: RouterModel | None = None,
-                 previous: RouterModel | None = None, train_fn: TrainFn | None = None) -> BacktestResult:
+                 previous: RouterModel | None = None, train_fn: TrainFn | None = None,
+                 cache: FoldCache | None = None) -> BacktestResult:
     """Run the walk-forward backtest over the last ``settings.backtest.folds`` days of ``features``
     (Features rows with ``date``). ``train_fn`` trains a fold's challenger and the reward models
-    (default: train_router)."""
-    train_fn = train_fn or (lambda frame: train_router(frame)[0])
+    (default: train_router); with ``cache`` a model already fitted on the same rows is reused."""
+    base_fn = train_fn or (lambda frame: train_router(frame)[0])
+    train_fn = base_fn if cache is None else (lambda frame: cache.fit(frame, base_fn))
     days = sorted(features["date"].unique().to_list())
     windows = fold_windows(days, settings.backtest.folds, settings.train.window_days, settings.backtest.embargo_days)
     if not windows:

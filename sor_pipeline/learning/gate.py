@@ -13,11 +13,14 @@ from a confidence sequence, valid although the gate looks every night.
   Also required: data checks passed (ingest and monitor), enough support for the challenger (effective
   sample size of its weights >= ``gate.min_ess``), and no venue's slippage MAE above
   ``gate.max_venue_mae_ratio`` x the champion's.
-- **demote** the champion (tomorrow routes static) when, not promoting, the lower bound of (champion -
-  static) over the last ``gate.demote_days`` backtest days (where a shift shows first) from a
-  confidence sequence at ``gate.demote_alpha`` is above 0 (valid over every nightly
-  look at the same champion): static is the safe default, so demotion acts on weaker evidence than
-  promotion, and resets the looks so that the next challenger faces static at the full first level.
+- **demote** the champion (tomorrow routes static) when, not promoting, (champion - static) over the
+  last ``gate.demote_days`` backtest days (where a shift shows first) is significantly above 0: one-sided
+  clustered z at ``gate.demote_alpha / gate.demote_horizon_nights`` per night, an explicit (Bonferroni)
+  correction so that a champion no costlier than static is falsely demoted with probability at most
+  ``gate.demote_alpha`` over that many nightly looks. Static is the safe default, so demotion acts on
+  weaker evidence than promotion; a demotion resets the looks so that the next challenger faces static
+  at the full first level. The static waterfall's choice is evaluable because the live router gives it
+  a share of every model-routed draw (``router.explore_static_share``).
 - **inconclusive** when the logs cannot support an off-policy verdict (no propensities, too little
   support): nothing moves, and the reason names the remedy.
 - **keep** otherwise.
@@ -31,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.learning.ope import PairedEstimate, effective_sample_size, paired
@@ -114,6 +118,15 @@ def _has(orders: pl.DataFrame, policy: str) -> bool:
     return col in orders.columns and orders[col].fill_nan(None).null_count() < orders.height
 
 
+def costlier_p_value(est: PairedEstimate) -> float:
+    """One-sided p-value of H0: mean(A - B) <= 0 against "A costlier than B" (clustered z)."""
+    if est.n == 0 or not np.isfinite(est.mean_diff_bps):
+        return 1.0
+    if not est.se_bps > 0:
+        return 0.0 if est.mean_diff_bps > 0 else 1.0
+    return float(stats.norm.sf(est.mean_diff_bps / est.se_bps))
+
+
 def look_alpha(alpha: float, look: int) -> float:
     """The level spent on the ``look``-th night at the same incumbent: ``alpha 6 / (pi^2 look^2)``."""
     return alpha * 6.0 / (math.pi**2 * max(1, look) ** 2)
@@ -139,7 +152,8 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     vs_static = vs_inc if incumbent == "static" else _pair(orders, "challenger", "static", g.alpha, settings)
     recent_days = sorted(orders["date"].unique().to_list())[-g.demote_days:]
     recent = orders.filter(pl.col("date").is_in(recent_days))
-    champ_static = _pair(recent, "champion", "static", g.demote_alpha, settings) if has_champion else None
+    demote_level = g.demote_alpha / g.demote_horizon_nights
+    champ_static = _pair(recent, "champion", "static", demote_level, settings) if has_champion else None
     ratios = venue_mae_ratios(venue_metrics) if has_champion else {}
     reasons: list[str] = []
     if not data_checks_ok:
@@ -165,10 +179,13 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     elif not support_ok and data_checks_ok:
         action = "inconclusive"
     elif (data_checks_ok and champ_static is not None and ess.get("champion", 0.0) >= g.min_ess
-          and champ_static.cs_low_bps > 0):
+          and costlier_p_value(champ_static) < demote_level):
         action = "demote"
-        reasons.append(f"champion costlier than the static waterfall by {champ_static.mean_diff_bps:+.3f} bps "
-                       f"(lower bound {champ_static.cs_low_bps:+.3f} at alpha {g.demote_alpha}): static routes")
+        bound = champ_static.mean_diff_bps - float(stats.norm.isf(demote_level)) * champ_static.se_bps
+        reasons.append(f"champion costlier than the static waterfall by {champ_static.mean_diff_bps:+.3f} bps over "
+                       f"the last {len(recent_days)} day(s) (se {champ_static.se_bps:.3f}, p "
+                       f"{costlier_p_value(champ_static):.2g} < {demote_level:.4f}; lower bound {bound:+.3f}): "
+                       f"static routes")
     else:
         action = "keep"
     return GateVerdict(action, incumbent, cost_source, vs_inc.mean_diff_bps, vs_inc.p_value, reasons, vs_inc,

@@ -6,7 +6,11 @@ this explores where the choice is uncertain:
 
 - a model-scored request draws its rank-1 venue from ``(1 - k * floor) * softmax(-cost / T) + floor``
   over its ``k`` available venues (costs in bps, + = cost; ``T`` = ``temperature_bps``): venues within
-  about ``T`` bps of the best share the decisions, a venue 5 T worse gets about the floor;
+  about ``T`` bps of the best share the decisions, a venue 5 T worse gets about the floor; that mixture
+  gives up ``static_share`` of its mass to the static waterfall's first available venue (when the caller
+  names it), so static's choice is always logged often enough to be evaluated off-policy (weights at
+  most ``1 / static_share``): the safe default is a candidate each night, and demoting a champion that
+  became costlier than static needs that evidence soon after a shift;
 - a request ranked without scores (the static waterfall) keeps its rank-1 venue with probability
   ``1 - static_epsilon`` and draws uniformly among its available venues otherwise.
 
@@ -24,11 +28,12 @@ __all__ = ["ExplorationParams", "draw", "rank1_probabilities"]
 
 
 def rank1_probabilities(costs: np.ndarray, top: np.ndarray, available: np.ndarray,
-                        params: ExplorationParams) -> np.ndarray:
+                        params: ExplorationParams, static_top: np.ndarray | None = None) -> np.ndarray:
     """(n, V) probability of each venue being drawn as rank 1 (rows sum to 1 over available venues).
 
     ``costs``: (n, V) expected costs, bps (NaN = not scored); ``top``: (n,) index of the ranking's
-    rank-1 venue; ``available``: (n, V) bool, the venues the request may go to."""
+    rank-1 venue; ``available``: (n, V) bool, the venues the request may go to; ``static_top``: (n,)
+    index of the static waterfall's first available venue (-1 or None = none: no static share)."""
     n, nv = available.shape
     avail = available.astype(bool)
     k = np.maximum(avail.sum(axis=1, keepdims=True), 1)
@@ -47,6 +52,13 @@ def rank1_probabilities(costs: np.ndarray, top: np.ndarray, available: np.ndarra
     soft = z / np.maximum(z.sum(axis=1, keepdims=True), 1e-300)
     floor = min(params.floor, 1.0 / float(nv))
     mixed = (1.0 - k * floor) * soft + floor * avail
+    if static_top is not None and params.static_share > 0:
+        st = np.asarray(static_top, dtype=np.int64)
+        has = (st >= 0) & avail[np.arange(n), np.maximum(st, 0)]
+        share = np.where(has, params.static_share, 0.0)[:, None]
+        to_static = np.zeros((n, nv))
+        to_static[np.arange(n)[has], st[has]] = 1.0
+        mixed = (1.0 - share) * mixed + share * to_static
     return np.where(row_scored[:, None], mixed, static)
 
 

@@ -294,7 +294,9 @@ class LiveRouter:
             return route
         nv = len(route.ranked_venues)
         costs = np.array([route.expected_cost_bps or [NAN] * nv], dtype=np.float64)
-        probs = rank1_probabilities(costs, np.zeros(1, dtype=np.int64), np.ones((1, nv), dtype=bool), self.exploration)
+        static = next((route.ranked_venues.index(v) for v in self.static_waterfall if v in route.ranked_venues), -1)
+        probs = rank1_probabilities(costs, np.zeros(1, dtype=np.int64), np.ones((1, nv), dtype=bool), self.exploration,
+                                    np.array([static], dtype=np.int64))
         chosen, prop = draw(probs, self._rng)
         k = int(chosen[0])
         route.propensity = float(prop[0])

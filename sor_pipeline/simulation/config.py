@@ -108,8 +108,12 @@ class SimConfig:
     #: softmax temperature and floor.
     epsilon: float = 0.1
     explore: bool = True
-    explore_temperature_bps: float = 0.5
-    explore_floor: float = 0.01
+    explore_temperature_bps: float = 0.2
+    explore_floor: float = 0.003
+    explore_static_share: float = 0.1
+    #: The static waterfall's venue order (empty = ``venues`` in their order): its first available venue
+    #: gets ``explore_static_share`` of a model-scored request's rank-1 draws.
+    static_waterfall: tuple[str, ...] = ()
     quote_updates_per_symbol: int = 2_000
     parent_orders_per_symbol: int = 40
     trades_per_symbol: int = 500
@@ -143,7 +147,7 @@ class SimConfig:
         """The logging router's exploration; ``epsilon`` 0 (or ``explore`` False) turns it off."""
         return ExplorationParams(enabled=self.explore and self.epsilon > 0,
                                  temperature_bps=self.explore_temperature_bps, floor=self.explore_floor,
-                                 static_epsilon=self.epsilon)
+                                 static_epsilon=self.epsilon, static_share=self.explore_static_share)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

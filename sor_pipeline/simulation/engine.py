@@ -32,7 +32,8 @@ class RouteResult:
 
 
 def route_order(requests: pl.DataFrame, ranking: pl.DataFrame, venues: list[str], params: ExplorationParams,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                rng: np.random.Generator, waterfall: list[str] | tuple[str, ...] = ()
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Venue order per request after exploration (the live router's, :mod:`sor_pipeline.serving.exploration`).
 
     Returns (order (n, V+0) venue indices, -1 = none; rank-1 propensity; explored flag;
@@ -52,13 +53,24 @@ def route_order(requests: pl.DataFrame, ranking: pl.DataFrame, venues: list[str]
     top = np.maximum(order[:, 0], 0)
     available = np.zeros((n, nv), dtype=bool)
     available[ri, vi] = True
-    chosen, prop = draw(rank1_probabilities(pred, top, available, params), rng)
+    chosen, prop = draw(rank1_probabilities(pred, top, available, params, static_first(available, venues, waterfall)),
+                        rng)
     explored = chosen != top
     new_order = order.copy()
     for i in np.nonzero(explored)[0]:  # the explored requests only; row-wise reorder is cheap here
         rest = [v for v in order[i] if v >= 0 and v != chosen[i]]
         new_order[i] = np.array([chosen[i], *rest, *([-1] * (nv - 1 - len(rest)))])[:nv]
     return new_order, prop, explored, pred
+
+
+def static_first(available: np.ndarray, venues: list[str], waterfall: list[str] | tuple[str, ...]) -> np.ndarray:
+    """(n,) index (in ``venues``) of the static waterfall's first available venue per request, -1 = none;
+    an empty ``waterfall`` is ``venues`` in their order."""
+    order = [venues.index(v) for v in (waterfall or venues) if v in venues]
+    out = np.full(available.shape[0], -1, dtype=np.int64)
+    for j in reversed(order):
+        out = np.where(available[:, j], j, out)
+    return out
 
 
 def run_waterfall(config: SimConfig, requests: pl.DataFrame, ranking: pl.DataFrame, market: MarketState,
@@ -69,7 +81,8 @@ def run_waterfall(config: SimConfig, requests: pl.DataFrame, ranking: pl.DataFra
     lat_us = {v.code: float(v.latency_us) for v in config.venues}  # mixed int/float would break replace_strict
     lit = [i for i, v in enumerate(venues) if vtypes[v] == "LIT"]
     nv, n = len(venues), requests.height
-    order, prop1, explored, pred = route_order(requests, ranking, venues, config.exploration(), rng)
+    order, prop1, explored, pred = route_order(requests, ranking, venues, config.exploration(), rng,
+                                               config.static_waterfall)
     remaining = requests["qty"].to_numpy().astype(np.int64).copy()
     next_ts = requests["decision_ts"].cast(pl.Int64).to_numpy().copy()
     req = requests.with_row_index("ri")

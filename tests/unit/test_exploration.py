@@ -75,3 +75,26 @@ def test_malformed_scenario_is_refused_naming_the_field(tmp_path: Path, text: st
     with pytest.raises(ScenarioError) as err:
         load_scenario(path)
     assert str(path) in str(err.value) and field in str(err.value)
+
+
+def test_static_share_goes_to_the_static_waterfalls_first_available_venue() -> None:
+    costs = np.array([[3.0, 1.0, 2.0, 9.0], [3.0, 1.0, 2.0, 9.0]])
+    avail = np.array([[True, True, True, True], [False, True, True, True]])
+    params = ExplorationParams(temperature_bps=0.5, floor=0.0, static_share=0.1)
+    base = rank1_probabilities(costs, np.array([1, 1]), avail, params)
+    p = rank1_probabilities(costs, np.array([1, 1]), avail, params, np.array([0, 2]))
+    assert p.sum(axis=1) == pytest.approx([1.0, 1.0])
+    assert p[0] == pytest.approx(0.9 * base[0] + np.array([0.1, 0, 0, 0]))  # venue 0 is static's first
+    assert p[1] == pytest.approx(0.9 * base[1] + np.array([0, 0, 0.1, 0]))  # venue 0 unavailable: the next
+    assert p[0, 0] >= 0.1 and p[1, 0] == 0.0
+
+
+def test_live_router_logs_static_choice_at_least_its_share() -> None:
+    params = ExplorationParams(temperature_bps=0.5, floor=0.0, static_epsilon=0.1, static_share=0.2)
+    router = LiveRouter(hand_model(), static_waterfall=STATIC, version="7", exploration=params, seed=5)
+    n = 4000
+    routes = [router.route(order(), snapshot()) for _ in range(n)]
+    first = STATIC[0]
+    hits = [r for r in routes if r.ranked_venues[0] == first]
+    p = hits[0].propensity
+    assert p >= 0.2 and abs(len(hits) / n - p) < 4 * np.sqrt(p * (1 - p) / n)

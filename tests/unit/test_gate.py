@@ -12,7 +12,7 @@ import pytest
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.learning import RouterModel, train_router
 from sor_pipeline.learning.backtest import walk_forward
-from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY, evaluate_gate
+from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY, costlier_p_value, evaluate_gate
 from sor_pipeline.learning.ope import cs_radius, paired
 from tests.synthetic_features import make_days
 
@@ -126,8 +126,10 @@ def test_walk_forward_demotes_a_champion_costlier_than_static(world: dict) -> No
     v = evaluate_gate(res.orders, res.venue_metrics, settings, cost_source=res.cost_source)
     est = v.champion_vs_static
     assert est is not None
-    print(f"champion - static {est.mean_diff_bps:+.3f} bps, lower bound {est.cs_low_bps:+.3f}; {v.action}")
-    assert v.action == "demote" and est.cs_low_bps > 0
+    p = costlier_p_value(est)
+    print(f"champion - static {est.mean_diff_bps:+.3f} bps (se {est.se_bps:.3f}, p {p:.2g}); {v.action}")
+    level = settings.gate.demote_alpha / settings.gate.demote_horizon_nights
+    assert v.action == "demote" and p < level
 
 
 def test_demotion_looks_at_the_recent_days_where_a_shift_shows() -> None:

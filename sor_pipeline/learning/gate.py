@@ -20,7 +20,10 @@ from a confidence sequence, valid although the gate looks every night.
   ``gate.demote_alpha`` over that many nightly looks. Static is the safe default, so demotion acts on
   weaker evidence than promotion; a demotion resets the looks so that the next challenger faces static
   at the full first level. The static waterfall's choice is evaluable because the live router gives it
-  a share of every model-routed draw (``router.explore_static_share``).
+  a share of every model-routed draw (``router.explore_static_share``). When the previous champion
+  was significantly cheaper than the champion on those days too, and no costlier than static there,
+  the previous champion routes instead (``demote_to = "previous"``): every candidate — challenger,
+  champion, previous champion, static — can be tomorrow's router.
 - **inconclusive** when the logs cannot support an off-policy verdict (no propensities, too little
   support): nothing moves, and the reason names the remedy.
 - **keep** otherwise.
@@ -61,6 +64,9 @@ class GateVerdict:
     venue_mae_ratio: dict[str, float] = field(default_factory=dict)
     data_checks_ok: bool = True
     per_day: list[dict[str, Any]] = field(default_factory=list)
+    #: Where a demoted champion's traffic goes: ``static`` or ``previous`` (the previous champion).
+    demote_to: str = ""
+    champion_vs_previous: PairedEstimate | None = None
 
     @property
     def passed(self) -> bool:
@@ -142,7 +148,8 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     incumbent = "champion" if has_champion else "static"
     days = [{k: (str(v) if k == "date" else v) for k, v in r.items()} for r in per_day.iter_rows(named=True)] \
         if per_day is not None else []
-    ess = {p: effective_sample_size(orders[f"w_{p}"].to_numpy()) for p in ("challenger", "champion", "static")
+    ess = {p: effective_sample_size(orders[f"w_{p}"].to_numpy()) for p in ("challenger", "champion", "static",
+                                                                            "previous")
            if f"w_{p}" in orders.columns and _has(orders, p)}
     if cost_source == "none":
         return GateVerdict("inconclusive", incumbent, cost_source, float("nan"), float("nan"), [NO_PROPENSITY_REMEDY],
@@ -171,22 +178,51 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     if worse:
         listed = ", ".join(f"{v} {r:.2f}x" for v, r in worse.items())
         reasons.append(f"venue slippage MAE worse than champion beyond {g.max_venue_mae_ratio}x: {listed}")
+    champ_prev = (_pair(recent, "champion", "previous", demote_level, settings)
+                  if has_champion and _has(recent, "previous") else None)
+    prev_static = _pair(recent, "previous", "static", demote_level, settings) if champ_prev is not None else None
     action: Action
+    demote_to = ""
     if not reasons:
         action, reasons = "promote", [f"challenger cheaper than the {incumbent} by {-vs_inc.mean_diff_bps:.3f} bps "
                                       f"per decision (se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.2g} < "
                                       f"{level:.4f}, look {look})"]
+    elif data_checks_ok and ess.get("champion", 0.0) >= g.min_ess and (demotion := _demotion(
+            champ_static, champ_prev, prev_static, demote_level, len(recent_days),
+            ess.get("previous", 0.0) >= g.min_ess)):
+        action, demote_to = "demote", demotion[0]
+        reasons.append(demotion[1])
     elif not support_ok and data_checks_ok:
         action = "inconclusive"
-    elif (data_checks_ok and champ_static is not None and ess.get("champion", 0.0) >= g.min_ess
-          and costlier_p_value(champ_static) < demote_level):
-        action = "demote"
-        bound = champ_static.mean_diff_bps - float(stats.norm.isf(demote_level)) * champ_static.se_bps
-        reasons.append(f"champion costlier than the static waterfall by {champ_static.mean_diff_bps:+.3f} bps over "
-                       f"the last {len(recent_days)} day(s) (se {champ_static.se_bps:.3f}, p "
-                       f"{costlier_p_value(champ_static):.2g} < {demote_level:.4f}; lower bound {bound:+.3f}): "
-                       f"static routes")
     else:
         action = "keep"
     return GateVerdict(action, incumbent, cost_source, vs_inc.mean_diff_bps, vs_inc.p_value, reasons, vs_inc,
-                       vs_static, champ_static, ess, ratios, data_checks_ok, days)
+                       vs_static, champ_static, ess, ratios, data_checks_ok, days, demote_to=demote_to,
+                       champion_vs_previous=champ_prev)
+
+
+def _demotion(champ_static: PairedEstimate | None, champ_prev: PairedEstimate | None,
+              prev_static: PairedEstimate | None, level: float, n_days: int,
+              prev_supported: bool) -> tuple[str, str] | None:
+    """Where a champion goes when it is significantly costlier (at ``level``) on the recent days than the
+    static waterfall or than the previous champion: ``("previous", why)`` when the previous champion beat
+    it and is itself no costlier than static there (point estimate), else ``("static", why)``; None
+    when neither comparison is significant."""
+    def costlier(est: PairedEstimate | None) -> bool:
+        return est is not None and costlier_p_value(est) < level
+
+    def said(est: PairedEstimate, what: str) -> str:
+        bound = est.mean_diff_bps - float(stats.norm.isf(level)) * est.se_bps
+        return (f"champion costlier than {what} by {est.mean_diff_bps:+.3f} bps over the last {n_days} day(s) "
+                f"(se {est.se_bps:.3f}, p {costlier_p_value(est):.2g} < {level:.4f}; lower bound {bound:+.3f})")
+
+    prev_ok = (prev_supported and champ_prev is not None and prev_static is not None
+               and np.isfinite(prev_static.mean_diff_bps) and prev_static.mean_diff_bps <= 0.0)
+    if costlier(champ_prev) and prev_ok:
+        assert champ_prev is not None and prev_static is not None
+        return "previous", (f"{said(champ_prev, 'the previous champion')}; the previous champion is no costlier "
+                            f"than static there ({prev_static.mean_diff_bps:+.3f} bps): it routes again")
+    if costlier(champ_static):
+        assert champ_static is not None
+        return "static", f"{said(champ_static, 'the static waterfall')}: static routes"
+    return None

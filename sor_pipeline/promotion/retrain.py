@@ -167,6 +167,8 @@ def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
     reason = "; ".join(retrain.get("reasons") or [])
     if promoted:
         registry.promote_version(settings, version, day, reason, evidence)
+    elif demoted and evidence.get("demote_to") == "previous" and registry.previous_version(settings):
+        registry.restore_previous(settings, day, reason, evidence)
     elif demoted:
         registry.demote_champion(settings, day, reason, evidence)
     if version:
@@ -222,8 +224,9 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
                             data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)
     evidence: dict[str, Any] = {k: (v.as_dict() if v is not None else None) for k, v in (
         ("vs_incumbent", verdict.vs_incumbent), ("vs_static", verdict.vs_static),
-        ("champion_vs_static", verdict.champion_vs_static))}
-    evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look)
+        ("champion_vs_static", verdict.champion_vs_static), ("champion_vs_previous", verdict.champion_vs_previous))}
+    evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look,
+                    demote_to=verdict.demote_to)
     train_frame = features.filter(pl.col("date").is_in(train_days))
     meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
     challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)

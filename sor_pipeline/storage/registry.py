@@ -282,6 +282,9 @@ def _decision(result: Mapping[str, Any], sandbox: Mapping[str, Any] | None) -> s
     if result.get("gate_passed") and sandbox is not None and not sandbox.get("passed"):
         reasons = "; ".join(map(str, sandbox.get("reasons") or [])) or "see the sandbox tag"
         return f"KEPT OUT: the gate passed but the sandbox refused it ({reasons}); the champion stays"
+    if result.get("action") == "demote" and (result.get("evidence") or {}).get("demote_to") == "previous":
+        return ("NOT PROMOTED, and the champion was DEMOTED: it cost more than the previous champion, which "
+                "routes next")
     if result.get("action") == "demote":
         return "NOT PROMOTED, and the champion was DEMOTED: it cost more than the static waterfall, which routes next"
     if result.get("action") == "inconclusive":
@@ -483,6 +486,18 @@ def demote_champion(settings: Settings, night: str, reason: str, evidence: Mappi
     client = configure(settings)
     with _ledger_lock(settings):
         _move(settings, client, STATIC, night, "demote", reason, evidence)
+
+
+def restore_previous(settings: Settings, night: str, reason: str, evidence: Mapping[str, Any] | None = None) -> str:
+    """The night's demotion to the previous champion: it routes tomorrow again (the demoted champion
+    becomes the previous one), written to the ledger as ``restore``. Returns the restored version."""
+    client = configure(settings)
+    with _ledger_lock(settings):
+        prev = _alias_version(client, settings.mlflow.model_name, settings.mlflow.previous_alias)
+        if prev is None:
+            raise RegistryError(f"no '{settings.mlflow.previous_alias}' version to restore")
+        _move(settings, client, prev, night, "restore", reason, evidence)
+    return prev
 
 
 def judged_nights(settings: Settings) -> list[str]:

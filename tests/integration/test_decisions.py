@@ -70,3 +70,16 @@ def test_rollback_walks_the_ledger_after_promotion_and_demotion(tmp_path: Path) 
     assert registry.rollback(s) == "static" and registry.champion_version(s) is None
     with pytest.raises(registry.RegistryError):
         registry.rollback(s)
+
+
+def test_restore_hands_back_to_the_previous_champion_and_rolls_back(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path / "home")
+    features, _ = make_days(START, 3, 120, seed=2)
+    v1, v2 = _version(s, features, "a"), _version(s, features, "b")
+    registry.promote_version(s, v1, "2024-03-05", "first champion", {})
+    registry.promote_version(s, v2, "2024-03-06", "cheaper", {})
+    assert registry.restore_previous(s, "2024-03-07", "costlier than the previous champion", {"d": 1.1}) == v1
+    assert registry.champion_version(s) == v1 and registry.previous_version(s) == v2
+    assert registry.routed_by(s, "2024-03-08") == v1
+    assert registry.ledger(s)[-1]["action"] == "restore"
+    assert registry.rollback(s) == v2 and registry.champion_version(s) == v2

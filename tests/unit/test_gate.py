@@ -144,3 +144,28 @@ def test_demotion_looks_at_the_recent_days_where_a_shift_shows() -> None:
     assert evaluate_gate(shifted, EMPTY_VM, Settings()).action == "demote"
     diluted = evaluate_gate(shifted, EMPTY_VM, Settings(gate={"demote_days": 5}))
     assert diluted.champion_vs_static is not None and diluted.champion_vs_static.mean_diff_bps < 1.0
+
+
+def _with_previous(orders: pl.DataFrame, shift_bps: float, seed: int = 5) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return orders.with_columns(
+        (pl.col("dr_static") + shift_bps + pl.Series(rng.normal(0, 1.0, orders.height))).alias("dr_previous"),
+        pl.lit(1.0).alias("w_previous"))
+
+
+def test_a_champion_costlier_than_the_previous_one_hands_back_to_it() -> None:
+    """The champion costs 1.5 bps more than static on the recent days; the previous champion is 0.5 bps
+    cheaper than static there: the previous champion routes again (a restore), not static."""
+    orders = _orders(5.0, 6.5, 6.5, n=4000, seed=4)
+    v = evaluate_gate(_with_previous(orders, -0.5), EMPTY_VM, Settings())
+    assert v.action == "demote" and v.demote_to == "previous", v.reasons
+    assert v.champion_vs_previous is not None and v.champion_vs_previous.mean_diff_bps > 1.0
+    # a previous champion no better than static: static routes
+    v2 = evaluate_gate(_with_previous(orders, +0.8), EMPTY_VM, Settings())
+    assert v2.action == "demote" and v2.demote_to == "static", v2.reasons
+
+
+def test_a_champion_as_good_as_static_is_not_demoted() -> None:
+    demoted = sum(evaluate_gate(_orders(5.0, 5.0, 5.0, n=1400, seed=s), EMPTY_VM, Settings()).action == "demote"
+                  for s in range(40))
+    assert demoted <= 2  # per night 0.2 / 20 = 1 %

@@ -116,17 +116,26 @@ def lit_sweep_cost(day: pl.DataFrame) -> pl.DataFrame:
     return lit.group_by("symbol").agg(pl.col("arrival_slippage_bps").mean().alias("lit_sweep_bps"))
 
 
-def logged_decisions(test: pl.DataFrame) -> pl.DataFrame:
+def logged_decisions(test: pl.DataFrame, fallback: pl.DataFrame | None = None) -> pl.DataFrame:
     """The day's rank-1 decisions with their model-free realised cost ``logged_cost_bps``: the filled
-    share at its arrival slippage, the rest at the day's observed lit-sweep cost of the symbol (the
-    day's mean over symbols where the symbol had no lit fill)."""
+    share at its arrival slippage, the rest at the cost of sweeping the request on the lit market at its
+    decision time: ``fallback`` (child_id, fallback_bps; from the displayed books and the day's own lit
+    sweeps, :func:`sor_pipeline.learning.costs.lit_fallback_bps`) where given, else the day's observed
+    lit-sweep cost of the symbol (the day's mean over symbols where the symbol had no lit fill). The
+    symbol-day mean does not grow with the order's size: measured against the simulator's truth it
+    charged small orders' remainders ~1 bps too much and large ones too little, which made a dark pool
+    taking the large orders look ~0.8 bps cheaper than the waterfall's first pool when it was not."""
     sweep = lit_sweep_cost(test)
     day_mean = sweep["lit_sweep_bps"].mean() if sweep.height else None
-    fallback = float(day_mean) if day_mean is not None else 0.0  # type: ignore[arg-type]
-    return (test.filter(pl.col("route_rank") == 1)
-            .join(sweep, on="symbol", how="left")
-            .with_columns(pl.col("lit_sweep_bps").fill_null(fallback))
-            .with_columns(realized_cost_expr(pl.col("lit_sweep_bps")).alias("logged_cost_bps")))
+    default = float(day_mean) if day_mean is not None else 0.0  # type: ignore[arg-type]
+    dec = (test.filter(pl.col("route_rank") == 1)
+           .join(sweep, on="symbol", how="left")
+           .with_columns(pl.col("lit_sweep_bps").fill_null(default)))
+    if fallback is not None:
+        dec = (dec.join(fallback.select("child_id", "fallback_bps"), on="child_id", how="left")
+               .with_columns(pl.coalesce("fallback_bps", "lit_sweep_bps").alias("lit_sweep_bps"))
+               .drop("fallback_bps"))
+    return dec.with_columns(realized_cost_expr(pl.col("lit_sweep_bps")).alias("logged_cost_bps"))
 
 
 def _reward_scores(cand: pl.DataFrame, requests: pl.DataFrame, history: pl.DataFrame, test: pl.DataFrame,
@@ -146,9 +155,10 @@ def _reward_scores(cand: pl.DataFrame, requests: pl.DataFrame, history: pl.DataF
 
 
 def _fold(test: pl.DataFrame, history: pl.DataFrame, stats: pl.DataFrame, models: dict[str, RouterModel],
-          settings: Settings, train_fn: TrainFn) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+          settings: Settings, train_fn: TrainFn, fallback: pl.DataFrame | None = None
+          ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Decisions of one test day with every policy's choice, reward-model values and SN-DR terms."""
-    requests = logged_decisions(test)
+    requests = logged_decisions(test, fallback)
     cand = candidate_rows(requests, stats)
     scored = {name: m.score(cand) for name, m in models.items()}
     reward = _reward_scores(cand, requests, history, test, train_fn)
@@ -206,10 +216,11 @@ def daily_costs(orders: pl.DataFrame) -> pl.DataFrame:
 
 def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: RouterModel | None = None,
                  previous: RouterModel | None = None, train_fn: TrainFn | None = None,
-                 cache: FoldCache | None = None) -> BacktestResult:
+                 cache: FoldCache | None = None, fallback: pl.DataFrame | None = None) -> BacktestResult:
     """Run the walk-forward backtest over the last ``settings.backtest.folds`` days of ``features``
     (Features rows with ``date``). ``train_fn`` trains a fold's challenger and the reward models
-    (default: train_router); with ``cache`` a model already fitted on the same rows is reused."""
+    (default: train_router); with ``cache`` a model already fitted on the same rows is reused;
+    ``fallback`` (child_id, fallback_bps) prices the unfilled share of logged decisions (:func:`logged_decisions`)."""
     base_fn = train_fn or (lambda frame: train_router(frame)[0])
     train_fn = base_fn if cache is None else (lambda frame: cache.fit(frame, base_fn))
     days = sorted(features["date"].unique().to_list())
@@ -226,7 +237,7 @@ def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: Router
         stats = all_stats.filter(pl.col("date") <= test_day)
         models = {"challenger": challenger, **({"champion": champion} if champion is not None else {}),
                   **({"previous": previous} if previous is not None else {})}
-        dec, _ = _fold(test, history, stats, models, settings, train_fn)
+        dec, _ = _fold(test, history, stats, models, settings, train_fn, fallback)
         decisions.append(dec)
         for name, model in (("challenger", challenger), ("champion", champion)):
             if model is not None:

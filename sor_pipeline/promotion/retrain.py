@@ -29,6 +29,7 @@ from sor_pipeline.config.settings import Settings
 from sor_pipeline.config.version import code_version
 from sor_pipeline.learning import plots
 from sor_pipeline.learning.backtest import candidate_rows, venue_day_stats, walk_forward
+from sor_pipeline.learning.costs import book_walk, impact_coefficients, lit_fallback_bps
 from sor_pipeline.learning.fold_cache import FoldCache
 from sor_pipeline.learning.gate import evaluate_gate
 from sor_pipeline.learning.router_model import RouterModel
@@ -140,6 +141,31 @@ def look_number(settings: Settings, day: date) -> int:
     return 1 + len({n for n in registry.judged_nights(settings) if since < n < day.isoformat()})
 
 
+def lit_fallback(lake: Lake, features: pl.DataFrame, days: list[date]) -> pl.DataFrame | None:
+    """(child_id, fallback_bps) of the rank-1 decisions of ``days``: the cost of sweeping each on the lit
+    market at its decision time, from the day's displayed lit books (``depth``), the venues' taker fees
+    and the square-root impact that the day's own lit sweeps show (:mod:`sor_pipeline.learning.costs`).
+    None when the lake has no depth or venue data for those days."""
+    out = []
+    for day in days:
+        if day not in lake.dates("depth") or day not in lake.dates("venues"):
+            continue
+        venues = lake.read("venues", [day]).collect()
+        fees = {str(v): float(f or 0.0) for v, t, f in venues.select("venue", "venue_type", "taker_fee_bps").iter_rows()
+                if t == "LIT"}
+        depth = lake.read("depth", [day]).filter(pl.col("venue").is_in(list(fees))).collect()
+        rows = features.filter(pl.col("date") == day)
+        cols = ["child_id", "symbol", "side", "qty", "sent_ts", "arrival_mid"]
+        lit = rows.filter((pl.col("venue_type") == "LIT") & (pl.col("filled") == 1)
+                          & pl.col("arrival_slippage_bps").is_not_null())
+        own = book_walk(lit.select(cols), depth, fees).join(
+            lit.select("child_id", "venue", pl.col("arrival_slippage_bps").alias("realized_bps")),
+            on=["child_id", "venue"])
+        walks = book_walk(rows.filter(pl.col("route_rank") == 1).select(cols), depth, fees)
+        out.append(lit_fallback_bps(walks, impact_coefficients(own)))
+    return pl.concat(out) if out else None
+
+
 def min_history_days(settings: Settings) -> int:
     """Feature days needed before a retrain can be judged: the folds, the embargo and 2 training days."""
     return settings.backtest.folds + settings.backtest.embargo_days + 2
@@ -218,7 +244,9 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
 
     cache = (FoldCache(settings.fold_cache_dir, repr(train_config or TrainConfig()))
              if settings.backtest.fold_cache else None)
-    backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache)
+    fallback = lit_fallback(lake, features, sorted(features["date"].unique().to_list())[-settings.backtest.folds:])
+    backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,
+                            fallback=fallback)
     look = look_number(settings, day)
     verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
                             data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)

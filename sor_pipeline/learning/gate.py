@@ -1,9 +1,11 @@
-"""The night's decision: which policy routes tomorrow — the challenger, the champion or the static
-waterfall — from the walk-forward backtest's logged decisions only (never the simulator's truth).
+"""The night's decision: which policy routes tomorrow — the challenger, the champion, the previous
+champion or the static waterfall — from the walk-forward backtest's logged decisions only (never the
+simulator's truth).
 
 Evidence (:mod:`sor_pipeline.learning.ope`): per-decision SN-DR terms of every policy over the last
-``settings.backtest.folds`` days; paired differences clustered by parent order, days as strata; bounds
-from a confidence sequence, valid although the gate looks every night.
+``settings.backtest.folds`` days; paired differences clustered by parent order, days as strata; levels
+corrected for the nightly looks (spent over looks for promotion, Bonferroni over a horizon for
+demotion); confidence-sequence bounds are logged beside them.
 
 - **promote** the challenger when (challenger - incumbent) is significantly below ``-gate.min_margin_bps``
   (one-sided, clustered z) at the night's spent level ``alpha_k = gate.alpha * 6 / (pi^2 k^2)``, ``k`` the

@@ -87,8 +87,10 @@ class RouterSettings(_Section):
         0.2, gt=0, description="Softmax temperature over expected costs, bps (measured on a demo day: 0.5 spent "
                                "29 % of the static-to-oracle gap on exploration, 0.2 about 10 %).")
     explore_floor: float = Field(0.003, ge=0, lt=0.2, description="Least probability of every available venue.")
-    explore_static_epsilon: float = Field(0.1, ge=0, le=1, description="Uniform share of rank-1 draws when the "
-                                                                       "static waterfall routes.")
+    explore_static_epsilon: float = Field(
+        0.3, ge=0, le=1,
+        description="Share of rank-1 draws explored while the static waterfall routes: from the softmax of the "
+                    "newest registered challenger (the scout) when there is one, else uniformly.")
     explore_static_share: float = Field(
         0.1, ge=0, lt=0.5,
         description="Share of a model-routed request's rank-1 draws given to the static waterfall's choice, so "

@@ -12,7 +12,11 @@ this explores where the choice is uncertain:
   most ``1 / static_share``): the safe default is a candidate each night, and demoting a champion that
   became costlier than static needs that evidence soon after a shift;
 - a request ranked without scores (the static waterfall) keeps its rank-1 venue with probability
-  ``1 - static_epsilon`` and draws uniformly among its available venues otherwise.
+  ``1 - static_epsilon`` and draws uniformly among its available venues otherwise;
+- while static routes and a registered challenger exists, that challenger is the *scout*: the request
+  keeps the static venue with probability ``1 - static_epsilon`` and draws from the scout's softmax
+  otherwise (:func:`scout_params`): exploration where the next challenger would route — the support
+  its evaluation needs — at little or negative cost, instead of uniformly over bad venues.
 
 The rest of the waterfall keeps its order behind the drawn venue. One definition for the live router
 (:class:`sor_pipeline.serving.live.LiveRouter`) and the simulator's logging router.
@@ -20,11 +24,19 @@ The rest of the waterfall keeps its order behind the drawn venue. One definition
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from sor_pipeline.config.exploration import ExplorationParams
 
-__all__ = ["ExplorationParams", "draw", "rank1_probabilities"]
+__all__ = ["ExplorationParams", "draw", "rank1_probabilities", "scout_params"]
+
+
+def scout_params(params: ExplorationParams) -> ExplorationParams:
+    """Parameters for a static route steered by a scout's scores: the static venue keeps
+    ``1 - static_epsilon`` of the draws (its "static share"), the scout's softmax gets the rest."""
+    return replace(params, static_share=1.0 - params.static_epsilon)
 
 
 def rank1_probabilities(costs: np.ndarray, top: np.ndarray, available: np.ndarray,

@@ -37,7 +37,7 @@ from sor_pipeline.features.online import (
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.serving.allocation import AllocationConfig, allocate, venue_caps
 from sor_pipeline.serving.compiled import CompiledScorer, ReferenceScorer, RouteBuffers, Scores, buffers, make_scorer
-from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities
+from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
 from sor_pipeline.serving.types import NAN, Allocation, MarketSnapshot, Order, Route, RouterStats
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,12 @@ class LiveRouter:
     def __init__(self, model: RouterModel | None, *, static_waterfall: Sequence[str], version: str | None = None,
                  timezone: str = "America/New_York", allocation: AllocationConfig | None = None,
                  scorer: str = "compiled", cache_dir: Path | None = None, load_error: str | None = None,
-                 exploration: ExplorationParams | None = None, seed: int = 0) -> None:
+                 exploration: ExplorationParams | None = None, seed: int = 0, scout: bool = False) -> None:
         self.stats = RouterStats()
         self.exploration = exploration or ExplorationParams(enabled=False)
+        #: Scout mode: ``model`` is a registered challenger, not a champion: the static waterfall routes and
+        #: the model's scores only steer the exploration (see :mod:`sor_pipeline.serving.exploration`).
+        self.scout = scout and model is not None
         self._rng = np.random.default_rng(seed)
         self.static_waterfall = list(static_waterfall)
         self.allocation = allocation or AllocationConfig()
@@ -78,7 +81,8 @@ class LiveRouter:
         self.venues: list[str] = self._scorer.venues if self._scorer else []
         self.venue_types: list[str] = self._scorer.venue_types if self._scorer else []
         self._type_map = dict(zip(self.venues, self.venue_types, strict=True))
-        self._policy_name = f"model:{self.version or 'local'}" if self._scorer is not None else "static"
+        self._policy_name = (f"model:{self.version or 'local'}" if self._scorer is not None and not self.scout
+                             else "static")
         self._static_is_lit = [i == len(self.static_waterfall) - 1 for i in range(len(self.static_waterfall))]
         self._single: RouteBuffers | None = None
         self._batch: RouteBuffers | None = None
@@ -96,7 +100,11 @@ class LiveRouter:
             from sor_pipeline.storage import registry  # lazy: MLflow is imported only to load the model
 
             resolved = version or registry.champion_version(settings)
-            if resolved is None:
+            if resolved is None and settings.router.explore and (latest := registry.latest_version(settings)):
+                model = registry.load_version(settings, latest, RouterModel.load)
+                kw["scout"] = True  # no champion: static routes, the newest challenger steers exploration
+                version = latest
+            elif resolved is None:
                 err = f"no '{settings.mlflow.champion_alias}' version of model '{settings.mlflow.model_name}'"
             else:
                 model = registry.load_version(settings, resolved, RouterModel.load)
@@ -292,10 +300,13 @@ class LiveRouter:
         an explored route puts the drawn venue first and re-allocates in the new order."""
         if not self.exploration.enabled or not route.ranked_venues:
             return route
+        params = self.exploration
+        if self.scout and not route.fallback:
+            route, params = self._scouted(route, snap), scout_params(self.exploration)
         nv = len(route.ranked_venues)
         costs = np.array([route.expected_cost_bps or [NAN] * nv], dtype=np.float64)
         static = next((route.ranked_venues.index(v) for v in self.static_waterfall if v in route.ranked_venues), -1)
-        probs = rank1_probabilities(costs, np.zeros(1, dtype=np.int64), np.ones((1, nv), dtype=bool), self.exploration,
+        probs = rank1_probabilities(costs, np.zeros(1, dtype=np.int64), np.ones((1, nv), dtype=bool), params,
                                     np.array([static], dtype=np.int64))
         chosen, prop = draw(probs, self._rng)
         k = int(chosen[0])
@@ -318,6 +329,19 @@ class LiveRouter:
         route.explored = True
         route.policy = f"{route.policy}/explore"
         return route
+
+    def _scouted(self, route: Route, snap: MarketSnapshot) -> Route:
+        """Scout mode: the static waterfall's route for the order, carrying the scout's scores per venue."""
+        by = {v: i for i, v in enumerate(route.ranked_venues)}
+        order_v = [v for v in self.static_waterfall if v in by] + [v for v in route.ranked_venues
+                                                                   if v not in self.static_waterfall]
+        pick = [by[v] for v in order_v]
+        caps = venue_caps(order_v, route.order.qty, snap.adv, snap.displayed, self.allocation)
+        legs = allocate(route.order.qty, order_v, [self._type_map.get(v) == "LIT" for v in order_v],
+                        [1.0] * len(order_v), [NAN] * len(order_v), caps, self.allocation)
+        return Route(route.order, order_v, legs, "static", False, route.fallback_bps, "scout",
+                     [route.p_fill[i] for i in pick], [route.slippage_bps[i] for i in pick],
+                     [route.expected_cost_bps[i] for i in pick], self._type_map)
 
     def static_route(self, order: Order, snap: MarketSnapshot, reason: str) -> Route:
         """The static waterfall: venues in ``static_waterfall`` order, no scores (NaN); legs capped by

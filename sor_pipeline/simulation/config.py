@@ -106,7 +106,7 @@ class SimConfig:
     #: The logging router's exploration (sor_pipeline.serving.exploration): ``epsilon`` is the uniform
     #: share of a request ranked without scores (0 = no exploration at all); scored requests use the
     #: softmax temperature and floor.
-    epsilon: float = 0.1
+    epsilon: float = 0.3
     explore: bool = True
     explore_temperature_bps: float = 0.2
     explore_floor: float = 0.003

@@ -61,7 +61,8 @@ def simulate_orders(config: SimConfig, day: date, day_index: int, market: Market
     parents = generate_parents(config, day, syms, market_nbbo(market), _rng(config, day_index, group, 2), id_prefix)
     requests = slice_requests(config, parents, day, _rng(config, day_index, group, 3))
     ranking = policy.rank(requests, market)
-    res = run_waterfall(config, requests, ranking, market, policy.name, _rng(config, day_index, group, 4))
+    res = run_waterfall(config, requests, ranking, market, policy.name, _rng(config, day_index, group, 4),
+                        scouted=bool(getattr(policy, "scouted", False)))
     return {"parent_orders": parents, "child_orders": res.child_orders, "fills": res.fills}, res.oracle
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities
+from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
 from sor_pipeline.simulation.config import SimConfig
 from sor_pipeline.simulation.policy import MarketState
 from sor_pipeline.simulation.venue_model import URGENCY_MULT, market_nbbo, oracle_frame, price_venues
@@ -74,15 +74,17 @@ def static_first(available: np.ndarray, venues: list[str], waterfall: list[str] 
 
 
 def run_waterfall(config: SimConfig, requests: pl.DataFrame, ranking: pl.DataFrame, market: MarketState,
-                  policy_name: str, rng: np.random.Generator) -> RouteResult:
-    """Simulate every request's waterfall; returns child_orders, fills and the oracle rows."""
+                  policy_name: str, rng: np.random.Generator, scouted: bool = False) -> RouteResult:
+    """Simulate every request's waterfall; returns child_orders, fills and the oracle rows. ``scouted``:
+    the ranking is the static waterfall's with a scout's predicted costs, which steer only exploration
+    (:func:`sor_pipeline.serving.exploration.scout_params`)."""
     venues = [v.code for v in config.venues]
     vtypes = {v.code: v.venue_type for v in config.venues}
     lat_us = {v.code: float(v.latency_us) for v in config.venues}  # mixed int/float would break replace_strict
     lit = [i for i, v in enumerate(venues) if vtypes[v] == "LIT"]
     nv, n = len(venues), requests.height
-    order, prop1, explored, pred = route_order(requests, ranking, venues, config.exploration(), rng,
-                                               config.static_waterfall)
+    params = scout_params(config.exploration()) if scouted and config.exploration().enabled else config.exploration()
+    order, prop1, explored, pred = route_order(requests, ranking, venues, params, rng, config.static_waterfall)
     remaining = requests["qty"].to_numpy().astype(np.int64).copy()
     next_ts = requests["decision_ts"].cast(pl.Int64).to_numpy().copy()
     req = requests.with_row_index("ri")

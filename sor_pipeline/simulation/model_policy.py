@@ -110,13 +110,44 @@ class ModelPolicy:
         return pl.DataFrame(rows, schema=RANKING_SCHEMA)
 
 
+class ScoutedStatic:
+    """The static waterfall routes; a scout model's predicted costs ride along on its ranking and steer
+    only the exploration (the live router's scout mode; :func:`sor_pipeline.serving.exploration.scout_params`).
+    ``name`` is ``static``: what routed is the static waterfall."""
+
+    scouted = True
+
+    def __init__(self, scout: ModelPolicy, waterfall: list[str]) -> None:
+        self.scout = scout
+        self.waterfall = list(waterfall)
+        self.name = "static"
+
+    def rank(self, requests: pl.DataFrame, market: MarketState) -> pl.DataFrame:
+        ranked = self.scout.rank(requests, market)
+        order = {v: i for i, v in enumerate(self.waterfall)}
+        big = len(order)
+        return (ranked.with_columns(pl.col("venue").replace_strict(order, default=big, return_dtype=pl.Int64)
+                                    .alias("_s"))
+                .sort("request_id", "_s", "rank")
+                .with_columns(pl.int_range(1, pl.len() + 1).over("request_id").cast(ranked.schema["rank"])
+                              .alias("rank"))
+                .drop("_s").select(ranked.columns))
+
+
 def load_policy(settings: Settings, version: str | None = None) -> RoutingPolicy:
-    """ModelPolicy on the champion (or the pinned ``version``); StaticWaterfall when there is no champion
-    yet or the registry cannot be reached. Never raises."""
+    """ModelPolicy on the champion (or the pinned ``version``); without a champion the static waterfall,
+    scouted by the newest registered challenger when exploration is on (:class:`ScoutedStatic`), plain
+    when there is none yet or the registry cannot be reached. Never raises."""
     try:
         from sor_pipeline.storage import registry  # lazy: MLflow is imported only when a policy is loaded
 
         if version is None and registry.champion_version(settings) is None:
+            scout = registry.latest_version(settings) if settings.router.explore else None
+            if scout is not None:
+                policy = ModelPolicy(LiveRouter.from_registry(settings, scout), settings)
+                if policy.router.ready:
+                    log.info("load_policy: no champion; static waterfall scouted by version %s", scout)
+                    return ScoutedStatic(policy, list(settings.router.static_waterfall))
             log.info("load_policy: no champion yet; static waterfall")
             return StaticWaterfall(list(settings.router.static_waterfall))
     except Exception as exc:

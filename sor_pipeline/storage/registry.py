@@ -340,6 +340,17 @@ def find_version(settings: Settings, tag: str, value: str) -> str | None:
     return str(versions[0]) if versions else None
 
 
+def latest_version(settings: Settings) -> str | None:
+    """The newest registered version of ``settings.mlflow.model_name`` (promoted or not), or None."""
+    client = configure(settings)
+    try:
+        found = client.search_model_versions(f"name={json.dumps(settings.mlflow.model_name)}")
+    except MlflowException:
+        return None
+    versions = sorted((int(mv.version) for mv in found), reverse=True)
+    return str(versions[0]) if versions else None
+
+
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)

@@ -98,3 +98,22 @@ def test_live_router_logs_static_choice_at_least_its_share() -> None:
     hits = [r for r in routes if r.ranked_venues[0] == first]
     p = hits[0].propensity
     assert p >= 0.2 and abs(len(hits) / n - p) < 4 * np.sqrt(p * (1 - p) / n)
+
+
+def test_scout_mode_routes_static_and_explores_where_the_scout_would() -> None:
+    """No champion, a registered challenger as scout: the static waterfall's first venue keeps 1 - epsilon
+    of the draws, the rest follows the scout's softmax (its cheapest venue, ECNM, most); propensities
+    are the frequencies; what routed is 'static'."""
+    params = ExplorationParams(temperature_bps=0.5, floor=0.0, static_epsilon=0.3, static_share=0.1)
+    router = LiveRouter(hand_model(), static_waterfall=STATIC, version="9", exploration=params, seed=11, scout=True)
+    n = 4000
+    routes = [router.route(order(), snapshot()) for _ in range(n)]
+    firsts = Counter(r.ranked_venues[0] for r in routes)
+    assert all(r.policy.startswith("static") for r in routes)
+    assert all(r.ranked_venues[1:] == [v for v in STATIC if v != r.ranked_venues[0]] for r in routes)
+    reported = {r.ranked_venues[0]: r.propensity for r in routes}
+    assert reported[STATIC[0]] >= 0.7
+    for venue, p in reported.items():
+        assert abs(firsts[venue] / n - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-9, (venue, firsts[venue] / n, p)
+    others = {v: c for v, c in firsts.items() if v != STATIC[0]}
+    assert max(others, key=others.__getitem__) == "ECNM"

@@ -102,11 +102,16 @@ def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
         return
     q = split.quarantine
     files = sorted({str(f) for f in q.get_column("source_file").drop_nulls().to_list()})
-    top = q.group_by("checks").len().sort("len", descending=True).row(0)
+    top = (q.with_columns(pl.col("columns").fill_null("<line>")).group_by("columns", "checks").len()
+           .sort("len", "columns", descending=[True, False]).row(0, named=True))
+    first = q.filter((pl.col("columns").fill_null("<line>") == top["columns"]) & (pl.col("checks") == top["checks"])
+                     ).sort("source_line", nulls_last=True).row(0, named=True)
+    where = f"{first['source_file']}:{first['source_line']}" if first["source_line"] is not None else first["source_file"]
     raise IngestError(
         f"{day.isoformat()} {split.table}: {split.quarantined} of {split.read} rows rejected "
         f"(> {settings.ingest.max_reject_share:.0%}) in {', '.join(files) or '<unknown file>'}; "
-        f"main reason: {top[0]} ({top[1]} rows). Nothing was written."
+        f"main reason: column {top['columns']}: {top['checks']} ({top['len']} rows), first at {where}: "
+        f"{first['reason']}; original: {str(first['row_json'])[:300]}. Nothing was written."
     )
 
 
@@ -115,6 +120,7 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     date's partitions with identical content."""
     from sor_pipeline.ingest.drop import read_drop, truth_path
     from sor_pipeline.ingest.nbbo import build_nbbo
+    from sor_pipeline.ingest.venue_fill import complete_fills
 
     day_dir = resolve_drop(raw, day)
     result = read_drop(day_dir, day)
@@ -123,6 +129,8 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
     result.tables = {}
     _check_presence(tables, day_dir)
+    if {"fills", "child_orders", "venues"} <= tables.keys():  # a drop copy without 851 / fees: the venue's
+        tables["fills"] = complete_fills(tables["fills"], tables["child_orders"], tables["venues"])
 
     # every table is validated and written aside before any becomes visible; each is let go of once
     # staged, so the drop is held in memory once, not once per copy

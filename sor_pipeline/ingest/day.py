@@ -106,7 +106,7 @@ def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
            .sort("len", "columns", descending=[True, False]).row(0, named=True))
     first = q.filter((pl.col("columns").fill_null("<line>") == top["columns"]) & (pl.col("checks") == top["checks"])
                      ).sort("source_line", nulls_last=True).row(0, named=True)
-    where = f"{first['source_file']}:{first['source_line']}" if first["source_line"] is not None else first["source_file"]
+    where = first["source_file"] + (f":{first['source_line']}" if first["source_line"] is not None else "")
     raise IngestError(
         f"{day.isoformat()} {split.table}: {split.quarantined} of {split.read} rows rejected "
         f"(> {settings.ingest.max_reject_share:.0%}) in {', '.join(files) or '<unknown file>'}; "

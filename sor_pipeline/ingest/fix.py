@@ -147,12 +147,13 @@ def _fill(msg: dict[str, str], child_id: str, line_no: int, tags: FixTags, dic: 
             "_venue": msg.get(fx.T_LASTMKT) or None, SOURCE_LINE: line_no}
 
 
-def _final_status(msg: dict[str, str], tags: FixTags) -> str | None:
+def _final_status(msg: dict[str, str], tags: FixTags, filled: int) -> str | None:
+    """Status of a final report; cancelled/expired with shares filled (14 CumQty, or fills read) is PARTIAL."""
     if msg.get(tags.child_status):
         return msg[tags.child_status]
     status = msg.get(fx.T_STATUS, "")
     if status in ("4", "C"):
-        return "PARTIAL" if _value(msg, fx.T_CUMQTY, float, 0.0) > 0 else "CANCELLED"
+        return "PARTIAL" if _value(msg, fx.T_CUMQTY, float, 0.0) > 0 or filled > 0 else "CANCELLED"
     return {"2": "FILLED", "3": "PARTIAL", "8": "REJECTED"}.get(status)
 
 
@@ -248,7 +249,8 @@ class _Log:
             child["qty"] = _value(msg, fx.T_QTY, _qty, child["qty"], name="OrderQty")
             child["limit_px"] = _value(msg, fx.T_PRICE, float, child["limit_px"])
         else:
-            child["status"] = _final_status(msg, self.tags)
+            filled = sum(f["qty"] for f in self.fills.values() if f["child_id"] == root)
+            child["status"] = _final_status(msg, self.tags, filled)
             child["done_ts"] = _value(msg, fx.T_TIME, fx.parse_fix_time)
             child["_final"] = True
 

@@ -119,11 +119,14 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     """Ingest the drop for ``day`` under ``raw`` into ``lake``. Idempotent: re-running replaces the
     date's partitions with identical content."""
     from sor_pipeline.ingest.drop import read_drop, truth_path
+    from sor_pipeline.ingest.fix import FixTags
+    from sor_pipeline.ingest.mapping import load_mapping
     from sor_pipeline.ingest.nbbo import build_nbbo
     from sor_pipeline.ingest.venue_fill import complete_fills
 
     day_dir = resolve_drop(raw, day)
-    result = read_drop(day_dir, day)
+    mapping = load_mapping(settings.ingest.mapping) if settings.ingest.mapping else None
+    result = read_drop(day_dir, day, mapping=mapping, fix_tags=FixTags.of(settings.ingest.fix_tags))
     # a table the drop carries with no rows (a header-only file) still replaces the date's partition:
     # keeping the old one would mix two drops in one day
     tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}

@@ -74,7 +74,7 @@ class FixTags:
     child_status: str = fx.C_STATUS
 
     @classmethod
-    def of(cls, mapping: dict[str, int | str] | None) -> FixTags:
+    def of(cls, mapping: dict[str, int] | None) -> FixTags:
         return cls(**{k: str(v) for k, v in (mapping or {}).items()})
 
 

@@ -92,7 +92,10 @@ class OrchestrationSettings(_Section):
 
 class MarketSettings(_Section):
     timezone: str = "America/New_York"
-    holidays: list[date] = Field(default_factory=list, description="Non-trading weekdays (YYYY-MM-DD).")
+    calendar: str = Field("XNYS", description="Exchange calendar (exchange_calendars code: XNYS, XNAS, XLON, ...): "
+                                              "sessions, holidays, early closes, open/close.")
+    holidays: list[date] = Field(default_factory=list, description="Override: extra non-trading days "
+                                                                   "(YYYY-MM-DD) on top of the calendar's holidays.")
 
 
 class RouterSettings(_Section):

@@ -54,6 +54,9 @@ class IngestSettings(_Section):
     mapping: Path | None = Field(
         None, description="OMS export mapping (TOML): files it names are read through it (README 'OMS exports "
                           "by mapping'); `sor-pipeline ingest --mapping FILE` sets it for one run.")
+    venues: Path | None = Field(
+        None, description="Venue reference (CSV: venue, mic, name, venue_type, maker/taker fees, active from/to), "
+                          "the one source of venue codes; None = the repository's data_samples/venues.csv.")
     fix_tags: dict[str, int] = Field(
         default_factory=dict,
         description="Custom FIX tags of the router fields, overriding the defaults (parent_id 20001, "

@@ -72,7 +72,7 @@ REFERENCED = ("venues", "parent_orders", "child_orders")
 
 
 def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.DataFrame], day: date,
-                    settings: Settings) -> list[pl.DataFrame]:
+                    settings: Settings, reference: pl.DataFrame | None = None) -> list[pl.DataFrame]:
     """Cross-table row failures of ``table``, checked against the rows already *accepted* from the
     tables it refers to (not the raw ones, so a rejected parent or child takes its dependants along)."""
     out = []
@@ -83,6 +83,10 @@ def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.Data
         out.append(check_children_against_parents(frame, accepted["parent_orders"]))
     if table == "child_orders" and "venues" in accepted:
         out.append(check_children_venues(frame, accepted["venues"]))
+    if table == "child_orders" and reference is not None:
+        from sor_pipeline.ingest.venue_ref import check_children_in_reference
+
+        out.append(check_children_in_reference(frame, reference, day))
     if table == "fills" and "child_orders" in accepted:
         out.append(check_fills_against_children(frame, accepted["child_orders"]))
     return out
@@ -123,6 +127,7 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     from sor_pipeline.ingest.mapping import load_mapping
     from sor_pipeline.ingest.nbbo import build_nbbo
     from sor_pipeline.ingest.venue_fill import complete_fills
+    from sor_pipeline.ingest.venue_ref import day_venues, load_venue_reference
 
     day_dir = resolve_drop(raw, day)
     mapping = load_mapping(settings.ingest.mapping) if settings.ingest.mapping else None
@@ -132,6 +137,9 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
     result.tables = {}
     _check_presence(tables, day_dir)
+    reference = load_venue_reference(settings.ingest.venues)
+    if "venues" not in tables and "child_orders" in tables:  # a drop copy ships no venues: the reference's
+        tables["venues"] = day_venues(reference, day)
     if {"fills", "child_orders", "venues"} <= tables.keys():  # a drop copy without 851 / fees: the venue's
         tables["fills"] = complete_fills(tables["fills"], tables["child_orders"], tables["venues"])
 
@@ -147,7 +155,7 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
                 continue
             frame = tables.pop(table)
             split = lake.prepare(table, frame, day, rejects=result.rejects,
-                                 extra_failures=_cross_failures(table, frame, accepted, day, settings))
+                                 extra_failures=_cross_failures(table, frame, accepted, day, settings, reference))
             del frame
             _check_reject_share(split, settings, day)
             if table in REFERENCED:

@@ -41,7 +41,7 @@ def stripped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = tmp_path_factory.mktemp("raw")
     day_dir = raw / DAY.isoformat()
     day_dir.mkdir()
-    for name in ("parent_orders.csv", "venues.csv", "quotes.parquet", "trades.parquet"):
+    for name in ("parent_orders.csv", "quotes.parquet", "trades.parquet"):  # venues: from the venue reference
         shutil.copy(src / name, day_dir / name)
     strip_custom_tags(src / "exec_fix.log", day_dir / "exec_fix.log")
     return raw
@@ -80,6 +80,7 @@ def test_ingest_tca_and_report(stripped: Path, tmp_path: Path) -> None:
     fills = lake.read("fills", [DAY]).collect()
     kids = lake.read("child_orders", [DAY]).collect()
     venues = lake.read("venues", [DAY]).collect()
+    assert venues.height == 6  # the day's venues table came from data_samples/venues.csv
     dark = kids.join(venues, on="venue").filter(pl.col("venue_type") == "DARK").get_column("child_id")
     assert (fills.filter(pl.col("child_id").is_in(dark.implode()))["liquidity"] == "MID").all()
     tca = run_tca(DAY, lake)

@@ -108,6 +108,7 @@ README_ENV = [
     ("SOR_INGEST_MAPPING", "/desk/oms.toml", lambda s: s.ingest.mapping, Path("/desk/oms.toml")),
     ("SOR_INGEST_FIX_TAGS", '{"propensity": 7004}', lambda s: s.ingest.fix_tags, {"propensity": 7004}),
     ("SOR_MARKET_CALENDAR", "XLON", lambda s: s.market.calendar, "XLON"),
+    ("SOR_INGEST_VENUES", "/desk/venues.csv", lambda s: s.ingest.venues, Path("/desk/venues.csv")),
 ]
 
 

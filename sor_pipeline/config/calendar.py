@@ -95,11 +95,23 @@ def session_bounds(day: date, tz: str, open_hhmm: str | None = None, close_hhmm:
     return o, c
 
 
+@cache
+def early_close_lengths_s(calendar: str = DEFAULT_CALENDAR) -> dict[date, float]:
+    """Session length in seconds of every early-close day of the calendar (a half-day: 12 600 s on XNYS);
+    other sessions last ``SESSION_LEN_S``. For per-day time-of-day / time-to-close features."""
+    cal = exchange_calendar(calendar)
+    out: dict[date, float] = {}
+    for d in cal.early_closes:
+        day = d.date()
+        if cal.is_session(day.isoformat()):
+            o, c = cal.session_open(day.isoformat()), cal.session_close(day.isoformat())
+            out[day] = (c - o).total_seconds()
+    return out
+
+
 def is_early_close(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
     """Whether ``day`` is a session that closes before the regular close (a half-day)."""
-    cal = exchange_calendar(calendar)
-    return bool(cal.is_session(day.isoformat())) and day.isoformat() in {
-        d.date().isoformat() for d in cal.early_closes}
+    return day in early_close_lengths_s(calendar)
 
 
 def is_trading_day(day: date, holidays: Iterable[date] = (), calendar: str = DEFAULT_CALENDAR) -> bool:

@@ -24,6 +24,10 @@ def test_exchange_calendar_holiday_half_day_and_override() -> None:
     assert not is_trading_day(date(2025, 1, 9))  # national day of mourning (unscheduled closure, in XNYS)
     # the half-day closes at 13:00 New York (18:00 UTC); a regular day at 16:00 (21:00 UTC in winter)
     assert is_early_close(friday) and not is_early_close(date(2024, 12, 2))
+    from sor_pipeline.config.calendar import SESSION_LEN_S, early_close_lengths_s
+
+    assert early_close_lengths_s()[friday] == 3.5 * 3600 and SESSION_LEN_S == 6.5 * 3600
+    assert date(2024, 7, 3) in early_close_lengths_s() and date(2024, 12, 24) in early_close_lengths_s()
     o, c = session_bounds(friday, "America/New_York")
     assert (o.isoformat(), c.isoformat()) == ("2024-11-29T14:30:00+00:00", "2024-11-29T18:00:00+00:00")
     assert session_bounds(date(2024, 12, 2), "America/New_York")[1].isoformat() == "2024-12-02T21:00:00+00:00"

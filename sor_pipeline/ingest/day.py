@@ -127,7 +127,7 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     from sor_pipeline.ingest.mapping import load_mapping
     from sor_pipeline.ingest.nbbo import build_nbbo
     from sor_pipeline.ingest.venue_fill import complete_fills
-    from sor_pipeline.ingest.venue_ref import day_venues, load_venue_reference
+    from sor_pipeline.ingest.venue_ref import DEFAULT_PATH, day_venues, load_venue_reference
 
     day_dir = resolve_drop(raw, day)
     mapping = load_mapping(settings.ingest.mapping) if settings.ingest.mapping else None
@@ -138,6 +138,10 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     result.tables = {}
     _check_presence(tables, day_dir)
     reference = load_venue_reference(settings.ingest.venues)
+    unknown = sorted(set(settings.router.static_waterfall) - set(reference.get_column("venue").to_list()))
+    if unknown:  # the waterfall names codes of the reference, the one source of venue codes
+        raise IngestError(f"setting router.static_waterfall names venue(s) {unknown} that the venue reference "
+                          f"{settings.ingest.venues or DEFAULT_PATH} does not list")
     if "venues" not in tables and "child_orders" in tables:  # a drop copy ships no venues: the reference's
         tables["venues"] = day_venues(reference, day)
     if {"fills", "child_orders", "venues"} <= tables.keys():  # a drop copy without 851 / fees: the venue's

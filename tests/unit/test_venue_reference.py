@@ -83,3 +83,11 @@ def test_bad_reference_names_file_line_and_column(tmp_path: Path, edit, needle: 
 def test_activity_period() -> None:
     ref = load_venue_reference()
     assert active_on(ref, date(1999, 12, 31)).height == 0 and active_on(ref, DAY).height == 6
+
+
+def test_static_waterfall_must_name_reference_codes(tmp_path: Path) -> None:
+    from sor_pipeline.ingest.day import IngestError
+
+    settings = Settings(home=tmp_path / "home", router={"static_waterfall": ["DRK1", "XMOON"]})
+    with pytest.raises(IngestError, match=r"router.static_waterfall names venue\(s\) \['XMOON'\]"):
+        ingest_day(DAY, SRC.parent, Lake(tmp_path / "lake"), settings)

@@ -115,7 +115,7 @@ def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
         f"{day.isoformat()} {split.table}: {split.quarantined} of {split.read} rows rejected "
         f"(> {settings.ingest.max_reject_share:.0%}) in {', '.join(files) or '<unknown file>'}; "
         f"main reason: column {top['columns']}: {top['checks']} ({top['len']} rows), first at {where}: "
-        f"{first['reason']}; original: {str(first['row_json'])[:300]}. Nothing was written."
+        f"{first['reason']}; original: {str(first['row_json'])[:300].replace(chr(1), '|')}. Nothing was written."
     )
 
 

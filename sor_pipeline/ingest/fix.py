@@ -38,8 +38,8 @@ import polars as pl
 
 from sor_pipeline.ingest import fix_codec as fx
 from sor_pipeline.ingest import fix_dictionary as fd
-from sor_pipeline.ingest.base import AdapterResult, canonical_columns, make_rejects
-from sor_pipeline.storage.validation import SOURCE_FILE, SOURCE_LINE
+from sor_pipeline.ingest.base import AdapterResult, canonical_columns, make_rejects, required_columns
+from sor_pipeline.storage.validation import RAW_ROW, SOURCE_FILE, SOURCE_LINE
 
 REQUIRED_NEW = (fx.T_CLORD, fx.T_SIDE, fx.T_SYMBOL, fx.T_QTY, fx.T_ORDTYPE, fx.T_TIME)
 REQUIRED_FILL = (fx.T_EXECID, fx.T_LASTPX, fx.T_LASTQTY, fx.T_TIME)
@@ -255,6 +255,24 @@ class _Log:
             child["_final"] = True
 
 
+def _with_raw_lines(frame: pl.DataFrame, table: str, path: Path) -> pl.DataFrame:
+    """Rows with a null in a required column (a standard tag the log left out) keep their FIX line as
+    ``_raw_row``, so the quarantine holds the original message, not only the parsed row. The file is
+    read again for those lines only; a clean log gets no extra column."""
+    required = [c for c in required_columns(table) if c in frame.columns]
+    missing = pl.any_horizontal([pl.col(c).is_null() for c in required])
+    lines = set(frame.filter(missing).get_column(SOURCE_LINE).to_list()) if required else set()
+    if not lines:
+        return frame
+    text: dict[int, str] = {}
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if line_no in lines:
+                text[line_no] = raw.rstrip("\r\n")
+    raw_row = pl.col(SOURCE_LINE).replace_strict(text, default=None, return_dtype=pl.Utf8)
+    return frame.with_columns(pl.when(missing).then(raw_row).alias(RAW_ROW))
+
+
 def read_fix_log(path: Path, tags: FixTags | None = None) -> AdapterResult:
     """Read a FIX log into ``child_orders`` and ``fills`` (canonical dtypes + lineage) and rejects."""
     path = Path(path)
@@ -314,7 +332,8 @@ def read_fix_log(path: Path, tags: FixTags | None = None) -> AdapterResult:
         schema = {c: (pl.Int64() if isinstance(d, pl.Datetime) else d) for c, d in cols.items()}
         frame = pl.DataFrame(rows, schema={**schema, SOURCE_LINE: pl.Int64()})
         frame = frame.with_columns([pl.col(c).cast(d) for c, d in cols.items() if isinstance(d, pl.Datetime)])
-        result.tables[table] = frame.select(*cols, pl.lit(str(path)).alias(SOURCE_FILE), SOURCE_LINE)
+        result.tables[table] = _with_raw_lines(frame.select(*cols, pl.lit(str(path)).alias(SOURCE_FILE), SOURCE_LINE),
+                                               table, path)
     result.files.append({"path": str(path), "format": "fix", "tables": list(result.tables),
                          "rows": {t: f.height for t, f in result.tables.items()}})
     return result

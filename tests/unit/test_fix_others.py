@@ -166,3 +166,21 @@ def test_unknown_version_refused(tmp_path: Path) -> None:
     path.write_text(encode_message("FIX.4.1", _life("FIX.4.4")[0]) + "\n")
     rej = read_fix_log(path).rejects.row(0, named=True)
     assert rej["checks"] == "fix version" and "8='FIX.4.1' is not read" in rej["reason"]
+
+
+def test_row_missing_a_standard_tag_keeps_its_fix_line(tmp_path: Path) -> None:
+    """A child whose parent link (526/583) is missing reads with a null parent_id and keeps the FIX line
+    in ``_raw_row``, which the quarantine stores as the original text; a clean log has no such column."""
+    from sor_pipeline.storage.validation import RAW_ROW
+
+    msgs = _life("FIX.4.4")
+    msgs[0] = [(t, v) for t, v in msgs[0] if t != "526"]
+    path = tmp_path / "drop.log"
+    lines = [encode_message("FIX.4.4", m) for m in msgs]
+    path.write_text("\n".join(lines) + "\n")
+    kids = read_fix_log(path).tables["child_orders"]
+    a = kids.filter(kids["child_id"] == "A1").row(0, named=True)
+    assert a["parent_id"] is None and a[RAW_ROW] == lines[0]
+    assert kids.filter(kids["child_id"] == "B1")[RAW_ROW].item() is None
+    path.write_text("\n".join(encode_message("FIX.4.4", m) for m in _life("FIX.4.4")) + "\n")
+    assert RAW_ROW not in read_fix_log(path).tables["child_orders"].columns

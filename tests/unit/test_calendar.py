@@ -1,5 +1,7 @@
 from datetime import date
 
+import pytest
+
 from sor_pipeline.config.calendar import is_trading_day, next_trading_days, previous_trading_day, trading_days
 
 
@@ -41,11 +43,25 @@ def test_exchange_calendar_holiday_half_day_and_override() -> None:
 
 
 def test_other_calendar_and_unknown_code() -> None:
-    import pytest
-
     from sor_pipeline.config.calendar import session_bounds
 
     assert not is_trading_day(date(2024, 12, 26), calendar="XLON") and is_trading_day(date(2024, 12, 26))
     assert session_bounds(date(2024, 12, 2), "Europe/London", calendar="XLON")[0].hour == 8
     with pytest.raises(ValueError, match="unknown exchange calendar 'XXXX'"):
         trading_days(date(2024, 1, 1), date(2024, 1, 5), calendar="XXXX")
+
+
+@pytest.mark.slow
+def test_simulated_half_day_has_no_event_after_the_early_close() -> None:
+    import polars as pl
+
+    from sor_pipeline.config.calendar import session_bounds
+    from sor_pipeline.simulation import SimConfig, simulate_day
+
+    friday = date(2024, 11, 29)
+    close = session_bounds(friday, "America/New_York")[1]
+    day = simulate_day(SimConfig(), friday, 0)
+    for table, frame in day.tables.items():
+        for col, dtype in frame.schema.items():
+            if isinstance(dtype, pl.Datetime) and frame.height and frame[col].max() is not None:
+                assert frame[col].max() <= close, (table, col)

@@ -43,7 +43,8 @@ def ingest_flow(start: date, end: date | None = None, raw_dir: str | None = None
     injected_stages()  # refuse a misspelt SOR_INJECT_FAULT before anything runs
     settings, _ = current()
     raw = Path(raw_dir) if raw_dir else settings.raw_root
-    days = trading_days(start, end or start, settings.market.holidays) or [start]
+    days = trading_days(start, end or start, settings.market.holidays,
+                        settings.market.calendar) or [start]
     out = []
     _, lake = current()
     for day in days:

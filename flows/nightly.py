@@ -63,7 +63,7 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
     settings, lake = current()
     if day is None:
         day = market_today(settings.market.timezone)
-        if not is_trading_day(day, settings.market.holidays):
+        if not is_trading_day(day, settings.market.holidays, settings.market.calendar):
             return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
     raw = Path(raw_dir) if raw_dir else settings.raw_root
     registry_before = _run("registry", day, lambda: _registry(lambda: champion_reference(settings, day)))
@@ -115,6 +115,8 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
 
 @flow(name="sor-backfill", log_prints=True)
 def backfill_flow(start: date, end: date, raw_dir: str | None = None) -> list[dict[str, Any]]:
-    """The nightly over every trading date in [start, end] (weekdays minus Settings.market.holidays)."""
+    """The nightly over every trading date in [start, end] (the exchange calendar's sessions minus
+    Settings.market.holidays)."""
     settings, _ = current()
-    return [nightly_flow(d, raw_dir) for d in trading_days(start, end, settings.market.holidays)]
+    days = trading_days(start, end, settings.market.holidays, settings.market.calendar)
+    return [nightly_flow(d, raw_dir) for d in days]

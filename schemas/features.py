@@ -75,9 +75,9 @@ class Features(pa.DataFrameModel):
     venue: str
     venue_type: str = pa.Field(nullable=True)
     sent_ts: TsNsUtc
-    router_policy: str
-    route_rank: int = pa.Field(ge=1)
-    propensity: float = pa.Field(gt=0, le=1)
+    router_policy: str = pa.Field(nullable=True, description="Null when the log does not carry it (standard FIX).")
+    route_rank: int = pa.Field(nullable=True, ge=1)
+    propensity: float = pa.Field(nullable=True, gt=0, le=1, description="Null: the router logged none.")
     qty: int = pa.Field(gt=0, description="Routed child quantity, shares.")
     arrival_mid: float = pa.Field(gt=0, description="NBBO mid at or before sent_ts.")
     # features (float64; null = unknown, XGBoost handles missing)

@@ -65,9 +65,12 @@ class ChildOrders(pa.DataFrameModel):
     limit_px: float = pa.Field(nullable=True, gt=0, description="Limit price; null for MKT.")
     qty: int = pa.Field(gt=0, description="Routed quantity, shares.")
     sent_ts: TsNsUtc = pa.Field(description="Decision/send time, UTC ns: the point-in-time cut.")
-    router_policy: str = pa.Field(description="Logging policy: 'static' or 'model:<version>' (+ '/explore').")
-    route_rank: int = pa.Field(ge=1, description="Position of this venue in the routing waterfall (1 = first).")
-    propensity: float = pa.Field(gt=0, le=1, description="P(logging policy chose this venue), for off-policy eval.")
+    router_policy: str = pa.Field(nullable=True, description="Logging policy: 'static' or 'model:<version>' "
+                                  "(+ '/explore'); null when the log does not carry it (a standard FIX drop copy).")
+    route_rank: int = pa.Field(nullable=True, ge=1, description="Position of this venue in the routing waterfall "
+                               "(1 = first); null when the log does not carry it.")
+    propensity: float = pa.Field(nullable=True, gt=0, le=1, description="P(logging policy chose this venue), for "
+                                 "off-policy eval; null when the router logs none (no off-policy verdict).")
     predicted_cost_bps: float = pa.Field(nullable=True, description="Router's expected cost, bps (+ = cost).")
     status: str = pa.Field(isin=CHILD_STATUSES, description="Final outcome of the child order.")
     done_ts: TsNsUtc = pa.Field(nullable=True, description="Time of the final outcome, UTC ns.")

@@ -35,8 +35,8 @@ class TcaChild(pa.DataFrameModel):
     parent_id: str
     symbol: str
     side: str = pa.Field(isin=SIDES)
-    router_policy: str
-    route_rank: int = pa.Field(ge=1)
+    router_policy: str = pa.Field(nullable=True, description="Null when the log does not carry it (standard FIX).")
+    route_rank: int = pa.Field(nullable=True, ge=1)
     order_type: str = pa.Field(isin=ORDER_TYPES)
     tif: str = pa.Field(isin=TIFS)
     qty: int = pa.Field(gt=0, description="Routed shares.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -199,9 +200,20 @@ def ingest_cmd(
     raw: Annotated[str | None, typer.Option("--raw", help="Raw-drop root holding YYYY-MM-DD/ (default "
                                                          "$SOR_HOME/raw), or a folder of files for the date.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last date of a range (inclusive).")] = None,
+    mapping: Annotated[str | None, typer.Option("--mapping", help="OMS export mapping (TOML) for the files it "
+                                                                 "names (setting ingest.mapping).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Raw drop(s) to validated lake tables, bad rows quarantined with reasons (a Prefect flow run)."""
+    if mapping is not None:
+        from sor_pipeline.ingest.mapping import MappingError, load_mapping
+
+        try:
+            load_mapping(mapping)  # a broken mapping fails here, naming the file and the key
+        except MappingError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mapping") from exc
+        os.environ["SOR_INGEST_MAPPING"] = str(Path(mapping).resolve())
+        get_settings.cache_clear()
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.ingest import ingest_flow
 

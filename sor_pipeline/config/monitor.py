@@ -12,8 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sor_pipeline.config.calendar import SESSION_CLOSE, SESSION_OPEN
-
 Severity = Literal["info", "warn", "error"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error")
 
@@ -29,8 +27,10 @@ class MonitorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     # --- data-feed health -----------------------------------------------------------------------
-    session_open: str = Field(SESSION_OPEN, description="Session start, HH:MM in Settings.market.timezone.")
-    session_close: str = Field(SESSION_CLOSE, description="Session end, HH:MM in Settings.market.timezone.")
+    session_open: str | None = Field(None, description="Session start override, HH:MM in Settings.market.timezone; "
+                                                        "None = the exchange calendar's (Settings.market.calendar).")
+    session_close: str | None = Field(None, description="Session end override, HH:MM; None = the exchange "
+                                                         "calendar's (early closes included).")
     quote_gap_s: float = Field(300.0, gt=0, description="Longest tolerated gap between quotes of a "
                                                         "(symbol, venue) within the session, seconds.")
     quote_gap_include_edges: bool = Field(True, description="Count open->first quote and last quote->close.")

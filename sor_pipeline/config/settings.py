@@ -51,6 +51,27 @@ class IngestSettings(_Section):
     max_reject_share: float = Field(
         0.05, ge=0, le=1,
         description="Fail the ingest (write nothing) if more than this share of a table's rows is rejected.")
+    mapping: Path | None = Field(
+        None, description="OMS export mapping (TOML): files it names are read through it (README 'OMS exports "
+                          "by mapping'); `sor-pipeline ingest --mapping FILE` sets it for one run.")
+    venues: Path | None = Field(
+        None, description="Venue reference (CSV: venue, mic, name, venue_type, maker/taker fees, active from/to), "
+                          "the one source of venue codes; None = the repository's data_samples/venues.csv.")
+    fix_tags: dict[str, int] = Field(
+        default_factory=dict,
+        description="Custom FIX tags of the router fields, overriding the defaults (parent_id 20001, "
+                    "router_policy 20002, route_rank 20003, propensity 20004, predicted_cost_bps 20005, "
+                    "liquidity 20006, fee_bps 20007, child_status 20009); absent tags read as null.")
+
+    @field_validator("fix_tags", mode="after")
+    @classmethod
+    def _known_fix_fields(cls, v: dict[str, int]) -> dict[str, int]:
+        known = {"parent_id", "router_policy", "route_rank", "propensity", "predicted_cost_bps", "liquidity",
+                 "fee_bps", "child_status"}
+        bad = sorted(set(v) - known)
+        if bad:
+            raise ValueError(f"unknown field(s) {bad}; known: {sorted(known)}")
+        return v
 
 
 class MlflowSettings(_Section):
@@ -74,7 +95,10 @@ class OrchestrationSettings(_Section):
 
 class MarketSettings(_Section):
     timezone: str = "America/New_York"
-    holidays: list[date] = Field(default_factory=list, description="Non-trading weekdays (YYYY-MM-DD).")
+    calendar: str = Field("XNYS", description="Exchange calendar (exchange_calendars code: XNYS, XNAS, XLON, ...): "
+                                              "sessions, holidays, early closes, open/close.")
+    holidays: list[date] = Field(default_factory=list, description="Override: extra non-trading days "
+                                                                   "(YYYY-MM-DD) on top of the calendar's holidays.")
 
 
 class RouterSettings(_Section):

@@ -72,7 +72,7 @@ REFERENCED = ("venues", "parent_orders", "child_orders")
 
 
 def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.DataFrame], day: date,
-                    settings: Settings) -> list[pl.DataFrame]:
+                    settings: Settings, reference: pl.DataFrame | None = None) -> list[pl.DataFrame]:
     """Cross-table row failures of ``table``, checked against the rows already *accepted* from the
     tables it refers to (not the raw ones, so a rejected parent or child takes its dependants along)."""
     out = []
@@ -83,6 +83,10 @@ def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.Data
         out.append(check_children_against_parents(frame, accepted["parent_orders"]))
     if table == "child_orders" and "venues" in accepted:
         out.append(check_children_venues(frame, accepted["venues"]))
+    if table == "child_orders" and reference is not None:
+        from sor_pipeline.ingest.venue_ref import check_children_in_reference
+
+        out.append(check_children_in_reference(frame, reference, day))
     if table == "fills" and "child_orders" in accepted:
         out.append(check_fills_against_children(frame, accepted["child_orders"]))
     return out
@@ -102,11 +106,16 @@ def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
         return
     q = split.quarantine
     files = sorted({str(f) for f in q.get_column("source_file").drop_nulls().to_list()})
-    top = q.group_by("checks").len().sort("len", descending=True).row(0)
+    top = (q.with_columns(pl.col("columns").fill_null("<line>")).group_by("columns", "checks").len()
+           .sort("len", "columns", descending=[True, False]).row(0, named=True))
+    first = q.filter((pl.col("columns").fill_null("<line>") == top["columns"]) & (pl.col("checks") == top["checks"])
+                     ).sort("source_line", nulls_last=True).row(0, named=True)
+    where = first["source_file"] + (f":{first['source_line']}" if first["source_line"] is not None else "")
     raise IngestError(
         f"{day.isoformat()} {split.table}: {split.quarantined} of {split.read} rows rejected "
         f"(> {settings.ingest.max_reject_share:.0%}) in {', '.join(files) or '<unknown file>'}; "
-        f"main reason: {top[0]} ({top[1]} rows). Nothing was written."
+        f"main reason: column {top['columns']}: {top['checks']} ({top['len']} rows), first at {where}: "
+        f"{first['reason']}; original: {str(first['row_json'])[:300].replace(chr(1), '|')}. Nothing was written."
     )
 
 
@@ -114,15 +123,29 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     """Ingest the drop for ``day`` under ``raw`` into ``lake``. Idempotent: re-running replaces the
     date's partitions with identical content."""
     from sor_pipeline.ingest.drop import read_drop, truth_path
+    from sor_pipeline.ingest.fix import FixTags
+    from sor_pipeline.ingest.mapping import load_mapping
     from sor_pipeline.ingest.nbbo import build_nbbo
+    from sor_pipeline.ingest.venue_fill import complete_fills
+    from sor_pipeline.ingest.venue_ref import DEFAULT_PATH, day_venues, load_venue_reference
 
     day_dir = resolve_drop(raw, day)
-    result = read_drop(day_dir, day)
+    mapping = load_mapping(settings.ingest.mapping) if settings.ingest.mapping else None
+    result = read_drop(day_dir, day, mapping=mapping, fix_tags=FixTags.of(settings.ingest.fix_tags))
     # a table the drop carries with no rows (a header-only file) still replaces the date's partition:
     # keeping the old one would mix two drops in one day
     tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
     result.tables = {}
     _check_presence(tables, day_dir)
+    reference = load_venue_reference(settings.ingest.venues)
+    unknown = sorted(set(settings.router.static_waterfall) - set(reference.get_column("venue").to_list()))
+    if unknown:  # the waterfall names codes of the reference, the one source of venue codes
+        raise IngestError(f"setting router.static_waterfall names venue(s) {unknown} that the venue reference "
+                          f"{settings.ingest.venues or DEFAULT_PATH} does not list")
+    if "venues" not in tables and "child_orders" in tables:  # a drop copy ships no venues: the reference's
+        tables["venues"] = day_venues(reference, day)
+    if {"fills", "child_orders", "venues"} <= tables.keys():  # a drop copy without 851 / fees: the venue's
+        tables["fills"] = complete_fills(tables["fills"], tables["child_orders"], tables["venues"])
 
     # every table is validated and written aside before any becomes visible; each is let go of once
     # staged, so the drop is held in memory once, not once per copy
@@ -136,7 +159,7 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
                 continue
             frame = tables.pop(table)
             split = lake.prepare(table, frame, day, rejects=result.rejects,
-                                 extra_failures=_cross_failures(table, frame, accepted, day, settings))
+                                 extra_failures=_cross_failures(table, frame, accepted, day, settings, reference))
             del frame
             _check_reject_share(split, settings, day)
             if table in REFERENCED:

@@ -25,8 +25,9 @@ from sor_pipeline.ingest.base import (
 )
 from sor_pipeline.ingest.detect import Detected, detect_file
 from sor_pipeline.ingest.execlog import read_canonical_csv, read_canonical_jsonl
-from sor_pipeline.ingest.fix import read_fix_log
+from sor_pipeline.ingest.fix import FixTags, read_fix_log
 from sor_pipeline.ingest.lobster import parse_name, partner_path, read_lobster
+from sor_pipeline.ingest.mapping import Mapping, read_mapped
 from sor_pipeline.ingest.taq import read_taq_quotes, read_taq_trades
 from sor_pipeline.ingest.ticks import read_ticks
 
@@ -75,10 +76,10 @@ def _lobster_pairs(found: list[Detected]) -> tuple[list[Path], list[dict[str, ob
     return sorted(chosen), skipped
 
 
-def read_file(found: Detected, day: date) -> AdapterResult:
+def read_file(found: Detected, day: date, fix_tags: FixTags | None = None) -> AdapterResult:
     """Read one recognised file (not LOBSTER, which goes by pairs)."""
     if found.format == "fix":
-        return read_fix_log(found.path)
+        return read_fix_log(found.path, fix_tags)
     if found.format == "csv":
         return read_canonical_csv(found.path, found.table)
     if found.format == "jsonl":
@@ -104,9 +105,12 @@ def _guarded(path: Path, fmt: str, read: Callable[[], AdapterResult]) -> Adapter
         raise FormatError(f"{path}: not a valid {fmt} file: {detail}") from exc
 
 
-def read_drop(day_dir: Path, day: date) -> AdapterResult:
+def read_drop(day_dir: Path, day: date, mapping: Mapping | None = None,
+              fix_tags: FixTags | None = None) -> AdapterResult:
     """All files of the drop ``day_dir`` for trading date ``day`` -> canonical tables + lineage,
-    parse rejects and a per-file record. Raises EmptyDropError (missing/empty folder),
+    parse rejects and a per-file record. Files a ``mapping`` names are read through it
+    (:mod:`sor_pipeline.ingest.mapping`), the others by format detection; FIX logs take their router
+    fields from ``fix_tags``. Raises EmptyDropError (missing/empty folder),
     UnrecognisedFileError (a file of unknown format) or FormatError, each naming the path."""
     day_dir = Path(day_dir)
     if not day_dir.is_dir():
@@ -114,12 +118,14 @@ def read_drop(day_dir: Path, day: date) -> AdapterResult:
     files = drop_files(day_dir)
     if not files:
         raise EmptyDropError(f"{day_dir}: raw drop holds no data files")
-    found = [detect_file(p) for p in files]  # recognise everything before reading anything
+    mapped = [p for p in files if mapping is not None and mapping.table_of(p) is not None]
+    found = [detect_file(p) for p in files if p not in mapped]  # recognise everything before reading anything
     lobster = [d for d in found if d.format.startswith("lobster")]
     messages, skipped = _lobster_pairs(lobster)
 
     results = [_guarded(m, "LOBSTER", partial(read_lobster, m)) for m in messages]
-    results += [_guarded(d.path, d.format, partial(read_file, d, day))
+    results += [read_mapped(p, mapping) for p in mapped if mapping is not None]
+    results += [_guarded(d.path, d.format, partial(read_file, d, day, fix_tags))
                 for d in found if not d.format.startswith("lobster")]
     parts: dict[str, list[pl.DataFrame]] = {}
     rejects = [r.rejects for r in results if r.rejects.height]

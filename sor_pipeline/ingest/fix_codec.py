@@ -8,13 +8,18 @@ tag         name                    canonical meaning
 8/9/10      BeginString/BodyLength/CheckSum   framing; 9 and 10 are computed on write
 35          MsgType                 D = NewOrderSingle (one per child), 8 = ExecutionReport
 11          ClOrdID                 child_id
-526         SecondaryClOrdID        parent_id (custom 20001 accepted too)
+526/583     SecondaryClOrdID/       parent_id (custom 20001 accepted too)
+            ClOrdLinkID
+41          OrigClOrdID             cancel/replace chain (35=G/F and 150=5): one child per chain
+19/20       ExecRefID/ExecTransType the fill a trade cancel (150=H, 4.2 20=1) or correction
+                                    (150=G, 4.2 20=2) applies to
 55          Symbol                  symbol
 54          Side                    1 = BUY, 2 = SELL (5/6 sell short also read as SELL)
 38          OrderQty                qty (shares)
 40          OrdType                 1 = MKT, 2 = LMT
 44          Price                   limit_px (LMT only)
-59          TimeInForce             0 = DAY, 3 = IOC (absent = DAY)
+59          TimeInForce             0 = DAY, 3 = IOC (absent = DAY); 4 FOK read as IOC,
+                                    1 GTC / 5 GTX / 6 GTD read as DAY
 60          TransactTime            sent_ts (D), fill ts (8 fill), done_ts (final 8);
                                     ``YYYYMMDD-HH:MM:SS.nnnnnnnnn`` UTC (0-9 fractional digits read)
 100         ExDestination           venue (D); 30 LastMkt = venue on execution reports
@@ -54,6 +59,7 @@ T_TIME, T_DEST, T_LASTMKT, T_EXECID, T_EXECTYPE, T_STATUS = "60", "100", "30", "
 T_LASTPX, T_LASTQTY, T_LIQ, T_COMM, T_COMMTYPE = "31", "32", "851", "12", "13"
 T_CUMQTY, T_LEAVES, T_AVGPX, T_ORDERID = "14", "151", "6", "37"
 T_SENDER, T_TARGET, T_SEQ, T_SENDTIME = "49", "56", "34", "52"
+T_ORIGCLORD, T_CLORDLINK, T_EXECREF, T_EXECTRANS, T_APPLVER = "41", "583", "19", "20", "1128"
 C_PARENT, C_POLICY, C_RANK, C_PROPENSITY, C_PREDICTED = "20001", "20002", "20003", "20004", "20005"
 C_LIQ, C_FEE_BPS, C_STATUS = "20006", "20007", "20009"
 
@@ -62,7 +68,8 @@ FIX_TO_SIDE = {"1": "BUY", "2": "SELL", "5": "SELL", "6": "SELL"}
 ORDTYPE_TO_FIX = {"MKT": "1", "LMT": "2"}
 FIX_TO_ORDTYPE = {"1": "MKT", "2": "LMT"}
 TIF_TO_FIX = {"DAY": "0", "IOC": "3"}
-FIX_TO_TIF = {"0": "DAY", "3": "IOC"}
+#: Read: 0 DAY, 3 IOC; 4 FOK as IOC (immediate), 1 GTC / 5 GTX / 6 GTD as DAY (intraday analysis only).
+FIX_TO_TIF = {"0": "DAY", "3": "IOC", "4": "IOC", "1": "DAY", "5": "DAY", "6": "DAY"}
 LIQ_TO_FIX = {"ADD": "1", "REMOVE": "2"}
 FIX_TO_LIQ = {"1": "ADD", "2": "REMOVE", "3": "REMOVE"}
 #: Final report per canonical child status: (ExecType 150, OrdStatus 39).

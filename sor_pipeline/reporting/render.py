@@ -21,6 +21,7 @@ import polars as pl
 
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.config.version import code_version
+from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY
 from sor_pipeline.reporting import governance, outliers, performance, plots, routing, rule605, summary
 from sor_pipeline.reporting.data import ReportData, load
 from sor_pipeline.reporting.tables import Table
@@ -85,6 +86,9 @@ def build_sections(data: ReportData, lake: Lake, settings: Settings, code: str) 
                                 f"{'n/a' if gap is None else f'{gap:.1%}'}."))
     else:
         perf_paras.append(_para("No simulator oracle in the lake for this period: oracle comparison not shown."))
+    if data.children.height and data.children["propensity"].null_count() == data.children.height:
+        perf_paras.append(_para(f"No off-policy figures for this period: {NO_PROPENSITY_REMEDY}. The nightly "
+                                "decision is inconclusive and nothing is promoted until they are logged.", "warn"))
     figs = plots.figures(data.tca_child)
     sections: list[dict[str, Any]] = [
         {"id": "summary", "title": "Summary", "tables": summary.summary_tables(data), "figures": figs[:1],

@@ -178,7 +178,8 @@ def write_fix_log(child_orders: pl.DataFrame, fills: pl.DataFrame, path: Path, *
             notional += f["qty"] * f["px"]
             full = cum >= c["qty"]
             exec_type = ("2" if full else "1") if fix42 else "F"
-            rep = [*common, (fx.T_EXECID, f["exec_id"]), (fx.T_EXECTYPE, exec_type),
+            rep = [*common, (fx.T_EXECID, f["exec_id"]), *([(fx.T_EXECTRANS, "0")] if fix42 else []),
+                   (fx.T_EXECTYPE, exec_type),
                    (fx.T_STATUS, "2" if full else "1"), (fx.T_LASTQTY, str(f["qty"])), (fx.T_LASTPX, repr(f["px"])),
                    (fx.T_LASTMKT, venue), (fx.T_CUMQTY, str(cum)), (fx.T_LEAVES, str(max(c["qty"] - cum, 0))),
                    (fx.T_AVGPX, repr(notional / cum)), (fx.T_TIME, fx.fix_time(f["ts"]))]
@@ -190,7 +191,8 @@ def write_fix_log(child_orders: pl.DataFrame, fills: pl.DataFrame, path: Path, *
             events.append((f["ts"], 1, seq := seq + 1, [("35", "8"), ("56", venue), *rep]))
             last_ts = max(last_ts, f["ts"])
         exec_type, ord_status = fx.STATUS_TO_FIX[c["status"]]
-        final = [*common, (fx.T_EXECID, f"X{cid}"), (fx.T_EXECTYPE, exec_type), (fx.T_STATUS, ord_status),
+        final = [*common, (fx.T_EXECID, f"X{cid}"), *([(fx.T_EXECTRANS, "0")] if fix42 else []),
+                 (fx.T_EXECTYPE, exec_type), (fx.T_STATUS, ord_status),
                  (fx.T_CUMQTY, str(cum)), (fx.T_LEAVES, "0"), (fx.T_AVGPX, repr(notional / cum) if cum else "0"),
                  (fx.C_STATUS, c["status"])]
         if c["done_ts"] is not None:

@@ -290,7 +290,7 @@ JSONL = [
 ]
 
 FIX = [
-    Case("fix-bad-qty", "fix", on_fix("D", "C1", "38", "lots"), "child_orders", None, None, "fix bad value", "38=lots",
+    Case("fix-bad-qty", "fix", on_fix("D", "C1", "38", "lots"), "child_orders", None, None, "fix type", "38=lots",
          CHILD_FILL),
     Case("fix-missing-symbol", "fix", on_fix("D", "C1", "55", None), "child_orders", None, None, "fix missing tag",
          "11=C1", CHILD_FILL),
@@ -299,8 +299,8 @@ FIX = [
          "child_orders", None, None, "fix", "55=BBC", CHILD_FILL),
     Case("fix-unknown-order", "fix", on_fix("8", "C2", "11", "C404"), "fills", None, None, "fix unknown order",
          "11=C404"),
-    Case("fix-correction", "fix", on_fix("8", "C2", "150", "G"), "child_orders", None, None, "fix unsupported",
-         "150=G", {"fills": 1}),
+    Case("fix-correction", "fix", on_fix("8", "C2", "150", "G"), "fills", None, None, "fix unknown fill",
+         "150=G", {"fills": 1}),  # a trade correction must name the fill it corrects (19 ExecRefID)
     Case("fix-bad-side", "fix", on_fix("D", "C2", "54", "9"), "child_orders", None, None, "fix", "54=9",
          CHILD_FILL),
     Case("fix-bad-time", "fix", on_fix("D", "C2", "60", "noon"), "child_orders", None, None, "fix", "60=noon",

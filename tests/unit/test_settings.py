@@ -105,6 +105,10 @@ README_ENV = [
     ("SOR_ROUTER_EXPLORE_TEMPERATURE_BPS", "0.7", lambda s: s.router.explore_temperature_bps, 0.7),
     ("SOR_ROUTER_EXPLORE_FLOOR", "0.05", lambda s: s.router.explore_floor, 0.05),
     ("SOR_ROUTER_EXPLORE_STATIC_EPSILON", "0.2", lambda s: s.router.explore_static_epsilon, 0.2),
+    ("SOR_INGEST_MAPPING", "/desk/oms.toml", lambda s: s.ingest.mapping, Path("/desk/oms.toml")),
+    ("SOR_INGEST_FIX_TAGS", '{"propensity": 7004}', lambda s: s.ingest.fix_tags, {"propensity": 7004}),
+    ("SOR_MARKET_CALENDAR", "XLON", lambda s: s.market.calendar, "XLON"),
+    ("SOR_INGEST_VENUES", "/desk/venues.csv", lambda s: s.ingest.venues, Path("/desk/venues.csv")),
 ]
 
 

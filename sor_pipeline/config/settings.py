@@ -51,6 +51,9 @@ class IngestSettings(_Section):
     max_reject_share: float = Field(
         0.05, ge=0, le=1,
         description="Fail the ingest (write nothing) if more than this share of a table's rows is rejected.")
+    streaming: bool = Field(
+        True, description="Read the drop one table at a time (single-table files only when their table is "
+                          "validated); off: read every file first, as before. Same partitions either way.")
 
 
 class MlflowSettings(_Section):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -25,6 +25,10 @@ from schemas.relations import (
     check_on_date,
 )
 from sor_pipeline.config.settings import Settings
+from sor_pipeline.ingest.base import AdapterResult
+
+if TYPE_CHECKING:
+    from sor_pipeline.ingest.stream import DropStream
 from sor_pipeline.storage.lake import TRUTH_DATASET, Lake, Staged
 from sor_pipeline.storage.validation import SOURCE_FILE, Split
 
@@ -88,13 +92,67 @@ def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.Data
     return out
 
 
-def _check_presence(tables: dict[str, pl.DataFrame], day_dir: Path) -> None:
-    needs = {"fills": "child_orders", "child_orders": "parent_orders"}
-    for table, parent in needs.items():
-        if table in tables and tables[table].height and parent not in tables:
-            raise IngestError(f"{', '.join(_files_of(tables[table])) or day_dir}: {table} given without {parent}")
-    if not any(f.height for f in tables.values()):
-        raise IngestError(f"{day_dir}: the drop holds no rows")
+_NEEDS = {"fills": "child_orders", "child_orders": "parent_orders"}
+
+
+def _check_present(table: str, frame: pl.DataFrame, present: set[str], day_dir: Path) -> None:
+    """A table with rows whose parent table the drop does not carry (fills without child orders)."""
+    parent = _NEEDS.get(table)
+    if parent is not None and frame.height and parent not in present:
+        raise IngestError(f"{', '.join(_files_of(frame)) or day_dir}: {table} given without {parent}")
+
+
+class _Source:
+    """Where ingest_day takes its tables from: the whole drop read first, or a DropStream."""
+
+    present: set[str]
+
+    def take(self, table: str) -> pl.DataFrame | None:
+        raise NotImplementedError
+
+    def rejects(self) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Raise as read_drop does on a drop without rows (once everything was read)."""
+
+    def files(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class _EagerSource(_Source):
+    def __init__(self, result: AdapterResult) -> None:
+        self._tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
+        result.tables = {}
+        self.present = set(self._tables)
+        self._result = result
+
+    def take(self, table: str) -> pl.DataFrame | None:
+        return self._tables.pop(table, None)
+
+    def rejects(self) -> pl.DataFrame:
+        return self._result.rejects
+
+    def files(self) -> list[dict[str, Any]]:
+        return list(self._result.files)
+
+
+class _StreamSource(_Source):
+    def __init__(self, stream: DropStream) -> None:
+        self._stream = stream
+        self.present = set(stream.tables()) & set(INGEST_TABLES)
+
+    def take(self, table: str) -> pl.DataFrame | None:
+        return self._stream.take(table) if table in self.present else None
+
+    def rejects(self) -> pl.DataFrame:
+        return self._stream.rejects()
+
+    def finish(self) -> None:
+        self._stream.check_not_empty()
+
+    def files(self) -> list[dict[str, Any]]:
+        return self._stream.files()
 
 
 def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
@@ -115,27 +173,31 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     date's partitions with identical content."""
     from sor_pipeline.ingest.drop import read_drop, truth_path
     from sor_pipeline.ingest.nbbo import build_nbbo
+    from sor_pipeline.ingest.stream import DropStream
 
     day_dir = resolve_drop(raw, day)
-    result = read_drop(day_dir, day)
-    # a table the drop carries with no rows (a header-only file) still replaces the date's partition:
-    # keeping the old one would mix two drops in one day
-    tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
-    result.tables = {}
-    _check_presence(tables, day_dir)
+    if settings.ingest.streaming:
+        source: _Source = _StreamSource(DropStream.open(day_dir, day))
+    else:
+        source = _EagerSource(read_drop(day_dir, day))
 
     # every table is validated and written aside before any becomes visible; each is let go of once
-    # staged, so the drop is held in memory once, not once per copy
-    summary = IngestSummary(date=day, raw_dir=str(day_dir), files=list(result.files))
-    files = {t: _files_of(f) for t, f in tables.items()}
+    # staged, and (streaming) a table's files are read only when it is its turn, so memory holds one
+    # table and what the next tables check against (accepted parents, children, venues)
+    summary = IngestSummary(date=day, raw_dir=str(day_dir))
+    files: dict[str, list[str]] = {}
     staged: list[Staged] = []
     accepted: dict[str, pl.DataFrame] = {}
+    heights: list[int] = []
     try:
         for table in INGEST_TABLES:
-            if table not in tables:
+            frame = source.take(table)
+            if frame is None:
                 continue
-            frame = tables.pop(table)
-            split = lake.prepare(table, frame, day, rejects=result.rejects,
+            _check_present(table, frame, source.present, day_dir)
+            heights.append(frame.height)
+            files[table] = _files_of(frame)
+            split = lake.prepare(table, frame, day, rejects=source.rejects(),
                                  extra_failures=_cross_failures(table, frame, accepted, day, settings))
             del frame
             _check_reject_share(split, settings, day)
@@ -145,6 +207,10 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
             if table == "quotes":
                 staged.append(lake.stage(lake.prepare("nbbo", build_nbbo(split.good), day), day))
             del split
+        source.finish()
+        if not any(heights):
+            raise IngestError(f"{day_dir}: the drop holds no rows")
+        summary.files = source.files()
         truth = truth_path(day_dir)
         if truth.is_file():  # the simulator's grading truth, copied for graders only (never read to decide)
             graded = pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE))

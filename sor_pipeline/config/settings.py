@@ -106,6 +106,12 @@ class FeatureSettings(_Section):
 
 class TrainSettings(_Section):
     window_days: int = Field(20, ge=2, description="Trading days of features used to train.")
+    sample_cap_per_day_venue: int | None = Field(
+        None, ge=100, description="Stratified sampling: at most this many decisions per (day, venue) train a "
+                                  "model, each kept row weighted by stratum size / kept rows (None: all rows).")
+    fold_cache: bool = Field(True, description="Reuse walk-forward fold models trained on the same window and "
+                                               "data (cache under $SOR_HOME/cache/folds).")
+    fold_cache_entries: int = Field(200, ge=1, description="Fold models kept in the cache (oldest dropped).")
 
 
 class BacktestSettings(_Section):
@@ -346,6 +352,11 @@ class Settings(BaseSettings):
     def ledger_path(self) -> Path:
         """The champion alias ledger (JSON lines): every promote, demote and rollback."""
         return self.mlflow_dir / "alias_ledger.jsonl"
+
+    @property
+    def fold_cache_dir(self) -> Path:
+        """Walk-forward fold models keyed by training window and data hash (learning.fold_cache)."""
+        return self.home / "cache" / "folds"
 
     @property
     def router_cache_dir(self) -> Path:

@@ -29,6 +29,7 @@ from sor_pipeline.config.settings import Settings
 from sor_pipeline.config.version import code_version
 from sor_pipeline.learning import plots
 from sor_pipeline.learning.backtest import candidate_rows, venue_day_stats, walk_forward
+from sor_pipeline.learning.fold_cache import FoldCache
 from sor_pipeline.learning.gate import evaluate_gate
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.learning.train import Mapper, TrainConfig, train_router
@@ -213,7 +214,9 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     def fit(frame: pl.DataFrame) -> RouterModel:
         return train_router(frame, train_config, mapper=mapper)[0]
 
-    backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit)
+    folds = FoldCache(settings.fold_cache_dir, train_config, settings.train.fold_cache_entries)
+    backtest = walk_forward(features, settings, champion=champion, previous=previous,
+                            train_fn=folds.wrap(fit) if settings.train.fold_cache else fit)
     look = look_number(settings, day)
     verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
                             data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)

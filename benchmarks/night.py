@@ -1,6 +1,6 @@
 """Benchmark: the whole nightly at several sizes, per stage wall time and peak RSS of the process tree.
 
-    uv run --frozen python benchmarks/night.py [--scales 1,4,16] [--history-days 6] [--json] [--keep DIR]
+    uv run --frozen python benchmarks/night.py [--scales 1,4,16] [--history-days 6] [--json] [--keep DIR [--reuse]]
 
 Scale 16 is the big day of ``sor-pipeline sim --big`` (500 symbols, ~20 M venue quotes, ~1 M child
 orders); scale ``s`` simulates ``500 * s / 16`` symbols at the same per-symbol activity, so scale 1 is
@@ -261,8 +261,13 @@ def slope(xs: list[float], ys: list[float]) -> float | None:
     return round(sum((p[0] - mx) * (p[1] - my) for p in pts) / den, 3) if den else None
 
 
-def measure_scale(scale: float, work: Path, n_history: int, log: Any) -> dict[str, Any]:
+def measure_scale(scale: float, work: Path, n_history: int, log: Any, reuse: bool = False) -> dict[str, Any]:
     base = work / f"scale-{scale:g}"
+    saved = base / "result.json"
+    if reuse and saved.is_file():
+        print(f"scale {scale:g}: reusing {saved}", file=log, flush=True)
+        result: dict[str, Any] = json.loads(saved.read_text())
+        return result
     shutil.rmtree(base, ignore_errors=True)
     raw, home = base / "raw", base / "home"
     t = time.perf_counter()
@@ -292,6 +297,7 @@ def measure_scale(scale: float, work: Path, n_history: int, log: Any) -> dict[st
     print(f"scale {scale:g}: night {night['total_wall_s']:.1f} s, peak {out['total_peak_rss_gb']:.2f} GB; "
           + ", ".join(f"{s} {v['wall_s']:.1f} s / {v['peak_rss_gb']:.2f} GB" for s, v in stages.items()),
           file=log, flush=True)
+    saved.write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -303,6 +309,8 @@ def main() -> None:
                          "each with a training day)")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temp folder, removed)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: a scale whose result.json is there is not measured again")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -321,7 +329,7 @@ def main() -> None:
     log = sys.stderr if a.json else sys.stdout
     work = a.keep or Path(tempfile.mkdtemp(prefix="sor-night-"))
     try:
-        results = [measure_scale(s, work, a.history_days, log) for s in scales]
+        results = [measure_scale(s, work, a.history_days, log, a.reuse and a.keep is not None) for s in scales]
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -15,7 +15,8 @@ a sixteenth of it. For every scale, outside every timing:
    MLflow store, no champion), the real ``nightly_flow`` (Prefect ephemeral API, MLflow on sqlite).
 
 Per stage (``ingest``, ``features``, ``tca``, ``monitor``, ``retrain`` = train + walk-forward
-backtest + gate, ``sandbox``, ``report``): wall seconds, ``peak_rss_gb`` = the largest sum of the
+backtest + gate, ``sandbox``, ``report``): wall seconds, ``cpu_s`` (user + system of the night's process
+and its waited-for children: what a loaded machine does not inflate), ``peak_rss_gb`` = the largest sum of the
 resident set sizes of the night's process and all its descendants, polled every 20 ms while that
 stage ran (psutil), and ``rows_in`` (rows of the lake/raw tables the stage reads, from Parquet
 metadata). ``total_peak_rss_gb`` is the larger of the polled tree peak and the ``ru_maxrss`` that
@@ -187,35 +188,48 @@ class TreeRss:
 def run_night(raw_dir: Path) -> dict[str, Any]:
     """The real nightly flow for DAY in this process (SOR_HOME set by the caller); per stage wall and
     tree-RSS peak, recorded by wrapping the flow's one stage runner ``flows.nightly._run``."""
+    import psutil
+
     import flows.nightly as nightly
 
+    me = psutil.Process()
+
+    def cpu_s() -> float:  # this process and its waited-for children, user + system
+        t = me.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
     walls: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     original = nightly._run
     with TreeRss() as rss:
 
         def timed(stage: str, day: date, fn: Any) -> Any:
             key = stage if stage in STAGES else "fixed"
             rss.enter(key)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu_s()
             try:
                 return original(stage, day, fn)
             finally:
                 walls[key] = walls.get(key, 0.0) + time.perf_counter() - t
+                cpus[key] = cpus.get(key, 0.0) + cpu_s() - c
                 rss.enter("fixed")
 
         nightly._run = timed
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         try:
             summary = nightly.nightly_flow(DAY, str(raw_dir))
         finally:
             nightly._run = original
-        total = time.perf_counter() - t0
+        total, total_cpu = time.perf_counter() - t0, cpu_s() - c0
     gb = 1024**3
-    return {"walls": walls, "peaks_gb": {k: round(v / gb, 3) for k, v in rss.peaks.items()},
-            "tree_peak_gb": round(max(rss.peaks.values()) / gb, 3), "total_wall_s": round(total, 3),
-            "verdict": summary.get("verdict"), "action": summary.get("action"), "promoted": summary.get("promoted"),
-            "reasons": summary.get("reasons"), "challenger": summary.get("challenger_version"),
-            "sandbox_ran": summary.get("sandbox") is not None}
+    out = {"walls": walls, "cpu_s": {k: round(v, 2) for k, v in cpus.items()}, "total_cpu_s": round(total_cpu, 2),
+           "peaks_gb": {k: round(v / gb, 3) for k, v in rss.peaks.items()},
+           "tree_peak_gb": round(max(rss.peaks.values()) / gb, 3), "total_wall_s": round(total, 3),
+           "verdict": summary.get("verdict"), "action": summary.get("action"), "promoted": summary.get("promoted"),
+           "reasons": summary.get("reasons"), "challenger": summary.get("challenger_version"),
+           "sandbox_ran": summary.get("sandbox") is not None}
+    (raw_dir.parent / "night.json").write_text(json.dumps(out, indent=1, default=str))
+    return out
 
 
 def _partition_rows(lake_root: Path, names: list[str], days: list[date]) -> int:
@@ -286,11 +300,11 @@ def measure_scale(scale: float, work: Path, n_history: int, log: Any, reuse: boo
     rows_in = {"ingest": sum(v for k, v in raw_rows.items() if k != "oracle"),
                "retrain": _partition_rows(lake_root, ["features"], window),
                **{k: _partition_rows(lake_root, v, [DAY]) for k, v in READS.items()}}
-    stages = {s: {"wall_s": round(night["walls"].get(s, 0.0), 3), "peak_rss_gb": night["peaks_gb"].get(s, 0.0),
-                  "rows_in": rows_in.get(s, 0)} for s in STAGES}
+    stages = {s: {"wall_s": round(night["walls"].get(s, 0.0), 3), "cpu_s": night.get("cpu_s", {}).get(s),
+                  "peak_rss_gb": night["peaks_gb"].get(s, 0.0), "rows_in": rows_in.get(s, 0)} for s in STAGES}
     fixed = night["total_wall_s"] - sum(stages[s]["wall_s"] for s in SCALED)
     out = {"scale": scale, "symbols": symbols_at(scale), "raw_rows": raw_rows, "history_days": len(window) - 1,
-           "stages": stages, "total_wall_s": night["total_wall_s"],
+           "stages": stages, "total_wall_s": night["total_wall_s"], "total_cpu_s": night.get("total_cpu_s"),
            "total_peak_rss_gb": round(max(night["tree_peak_gb"], maxrss / 1024**3), 3),
            "outside_scaled_stages_s": round(fixed, 3),
            **{k: night[k] for k in ("verdict", "action", "promoted", "reasons", "challenger", "sandbox_ran")}}

@@ -15,7 +15,12 @@ folder (``--model-dir``). Then, on one thread:
   process; 2,000 warm-up orders first);
   ``cpu_*_us``: the same percentiles of on-CPU (thread) time, which excludes preemption by other
   processes on a shared machine (``load_avg_1m`` is printed too);
-- ``batch``: orders/s of :meth:`LiveRouter.route_batch` in chunks of ``--batch``;
+- ``orders_per_s``: orders/s of the columnar API :meth:`LiveRouter.route_columns` (arrays in: order and
+  snapshot columns; arrays out: ranked venues, costs, allocation legs, propensity) in chunks of
+  ``--batch``, end to end with the live router's exploration (``Settings().router`` defaults: softmax
+  over expected costs, floor, explored rows re-allocated); the columns are built once outside the timing;
+  ``orders_per_cpu_s`` the same on on-CPU (thread) time, which a shared machine's load does not inflate;
+- ``batch_orders_per_s``: orders/s of the object batch API :meth:`LiveRouter.route_batch` (Route objects);
 - ``baseline``: the same scoring through the plain MLflow pyfunc (the model logged to a temporary
   sqlite store via sor_pipeline.storage.registry, loaded with ``mlflow.pyfunc.load_model``): per order, the
   candidate frame (request_id, venue, features) -> ``predict`` -> cheapest venue, on
@@ -45,8 +50,10 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from schemas.features import FEATURE_COLUMNS  # noqa: E402
+from sor_pipeline.config.settings import Settings  # noqa: E402
 from sor_pipeline.learning import RouterModel, TrainConfig, train_router  # noqa: E402
 from sor_pipeline.serving import LiveRouter, MarketSnapshot, Order, ReferenceScorer  # noqa: E402
+from sor_pipeline.serving.columnar import OrderColumns, SnapshotColumns  # noqa: E402
 
 VENUES = [("DRK1", "DARK"), ("DRK2", "DARK"), ("DRK3", "DARK"), ("ECNM", "ECN"), ("ECNI", "ECN"),
           ("ECNX", "ECN"), ("LITA", "LIT"), ("LITB", "LIT"), ("LITC", "LIT"), ("LITD", "LIT")]
@@ -162,7 +169,6 @@ def time_route(router: LiveRouter, orders: list[Order], snaps: list[MarketSnapsh
 def pyfunc_baseline(model: RouterModel, router: LiveRouter, orders: list[Order], snaps: list[MarketSnapshot],
                     home: Path) -> tuple[np.ndarray, float]:
     """Per-order ns through the plain MLflow pyfunc, and max |cost diff| vs the fast path (bps)."""
-    from sor_pipeline.config.settings import Settings
     from sor_pipeline.serving.pyfunc import load_pyfunc, pyfunc_frame
     from sor_pipeline.storage import registry
 
@@ -241,7 +247,22 @@ def main() -> None:
         t = time.perf_counter()
         for i in range(0, args.orders, args.batch):
             router.route_batch(orders[i: i + args.batch], snaps[i: i + args.batch])
+        res["batch_orders_per_s"] = round(args.orders / (time.perf_counter() - t))
+        # the columnar API, with the live router's exploration (draws, propensities, re-allocation)
+        col_router = LiveRouter(model, static_waterfall=[v for v, _ in VENUES], version="bench",
+                                cache_dir=Path(tmp) / "cache", exploration=Settings().router.exploration())
+        chunks = [(OrderColumns.from_orders(orders[i: i + args.batch]),
+                   SnapshotColumns.from_snapshots(snaps[i: i + args.batch], col_router.venues,
+                                                  col_router.column_venues))
+                  for i in range(0, args.orders, args.batch)]
+        col_router.route_columns(*chunks[0])  # warm-up (buffers)
+        explored = 0
+        t, c = time.perf_counter(), time.thread_time()
+        for oc, sc in chunks:
+            explored += int(col_router.route_columns(oc, sc).explored.sum())
         res["orders_per_s"] = round(args.orders / (time.perf_counter() - t))
+        res["orders_per_cpu_s"] = round(args.orders / (time.thread_time() - c))  # on-CPU: immune to preemption
+        res["columnar_explored_share"] = round(explored / args.orders, 3)
         gc.unfreeze()
         # the scorer alone (features given): what the kernel costs per order
         x = np.stack([router.features(o, s) for o, s in zip(orders[:2000], snaps[:2000], strict=True)])

@@ -136,6 +136,9 @@ class FeatureSettings(_Section):
 
 class TrainSettings(_Section):
     window_days: int = Field(20, ge=2, description="Trading days of features used to train.")
+    sample_cap_per_day_venue: int | None = Field(
+        None, ge=100, description="Stratified sampling: at most this many decisions per (day, venue) train a "
+                                  "model, each kept row weighted by stratum size / kept rows (None: all rows).")
 
 
 class BacktestSettings(_Section):

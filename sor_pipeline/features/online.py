@@ -99,39 +99,60 @@ def order_features(order: Order, snap: MarketSnapshot, tod: TimeOfDay) -> tuple[
 def order_features_batch(orders: Sequence[Order], snaps: Sequence[MarketSnapshot], tod: TimeOfDay) -> np.ndarray:
     """(n, 11) ORDER_FEATURES of many orders, vectorised: the same IEEE operations in the same order as
     :func:`order_features` (the tests check equality), ~1 µs per order instead of ~3."""
-    n = len(orders)
     nan = np.nan
-    buy = np.array([o.side == "BUY" for o in orders], dtype=bool)
-    s = np.where(buy, 1.0, -1.0)
-    qty = np.array([o.qty for o in orders], dtype=np.float64)
-    mid = np.array([x.mid_px for x in snaps], dtype=np.float64)
-    bid = np.array([x.bid_px for x in snaps], dtype=np.float64)
-    ask = np.array([x.ask_px for x in snaps], dtype=np.float64)
-    lmt = np.array([o.order_type == "LMT" and o.limit_px is not None for o in orders], dtype=bool)
-    lim = np.array([nan if o.limit_px is None else o.limit_px for o in orders], dtype=np.float64)
-    adv = np.array([nan if x.adv is None else x.adv for x in snaps], dtype=np.float64)
     has_book = [x.bid_sz is not None and x.ask_sz is not None for x in snaps]
     empty = [nan] * 5
-    b = np.array([x.bid_sz[:5] if ok else empty for x, ok in zip(snaps, has_book, strict=True)], dtype=np.float64)  # type: ignore[index]
-    a = np.array([x.ask_sz[:5] if ok else empty for x, ok in zip(snaps, has_book, strict=True)], dtype=np.float64)  # type: ignore[index]
+    return order_features_columns(
+        buy=np.array([o.side == "BUY" for o in orders], dtype=bool),
+        qty=np.array([o.qty for o in orders], dtype=np.float64),
+        is_mkt=np.array([o.order_type == "MKT" for o in orders], dtype=bool),
+        is_ioc=np.array([o.tif == "IOC" for o in orders], dtype=bool),
+        urgency_code=np.array([URGENCY_CODES.get(o.urgency, NAN) for o in orders], dtype=np.float64),
+        is_lmt=np.array([o.order_type == "LMT" and o.limit_px is not None for o in orders], dtype=bool),
+        limit_px=np.array([nan if o.limit_px is None else o.limit_px for o in orders], dtype=np.float64),
+        ts=np.array([o.ts for o in orders], dtype=np.int64),
+        bid_px=np.array([x.bid_px for x in snaps], dtype=np.float64),
+        ask_px=np.array([x.ask_px for x in snaps], dtype=np.float64),
+        mid_px=np.array([x.mid_px for x in snaps], dtype=np.float64),
+        bid_sz=np.array([x.bid_sz[:5] if ok else empty for x, ok in zip(snaps, has_book, strict=True)],  # type: ignore[index]
+                        dtype=np.float64).reshape(-1, 5),
+        ask_sz=np.array([x.ask_sz[:5] if ok else empty for x, ok in zip(snaps, has_book, strict=True)],  # type: ignore[index]
+                        dtype=np.float64).reshape(-1, 5),
+        rvol_5m_bps=np.array([NAN if x.rvol_5m_bps is None else x.rvol_5m_bps for x in snaps], dtype=np.float64),
+        adv=np.array([nan if x.adv is None else x.adv for x in snaps], dtype=np.float64),
+        tod=tod)
+
+
+def order_features_columns(*, buy: np.ndarray, qty: np.ndarray, is_mkt: np.ndarray, is_ioc: np.ndarray,
+                           urgency_code: np.ndarray, is_lmt: np.ndarray, limit_px: np.ndarray, ts: np.ndarray,
+                           bid_px: np.ndarray, ask_px: np.ndarray, mid_px: np.ndarray, bid_sz: np.ndarray,
+                           ask_sz: np.ndarray, rvol_5m_bps: np.ndarray, adv: np.ndarray, tod: TimeOfDay) -> np.ndarray:
+    """(n, 11) ORDER_FEATURES from columns (the columnar router's input; :func:`order_features_batch`
+    calls it): ``buy``/``is_mkt``/``is_ioc``/``is_lmt`` bool, ``qty`` shares, ``urgency_code`` as
+    URGENCY_CODES (NaN unknown), ``limit_px`` (NaN none), ``ts`` UTC ns int64, NBBO prices, ``bid_sz``/
+    ``ask_sz`` (n, 5) consolidated lit sizes (NaN rows = no book), ``rvol_5m_bps`` / ``adv`` (NaN unknown)."""
+    n = len(qty)
+    nan = np.nan
+    s = np.where(buy, 1.0, -1.0)
+    mid, bid, ask, lim, b, a = mid_px, bid_px, ask_px, limit_px, bid_sz, ask_sz
     out = np.empty((n, len(ORDER_FEATURES)))
     with np.errstate(all="ignore"):
         ok = mid > 0
         out[:, 0] = s
-        out[:, 1] = [1.0 if o.order_type == "MKT" else 0.0 for o in orders]
-        out[:, 2] = [1.0 if o.tif == "IOC" else 0.0 for o in orders]
-        out[:, 3] = [URGENCY_CODES.get(o.urgency, NAN) for o in orders]
-        out[:, 4] = np.where(ok & lmt, s * (lim - mid) / mid * 1e4, nan)
+        out[:, 1] = np.where(is_mkt, 1.0, 0.0)
+        out[:, 2] = np.where(is_ioc, 1.0, 0.0)
+        out[:, 3] = urgency_code
+        out[:, 4] = np.where(ok & is_lmt, s * (lim - mid) / mid * 1e4, nan)
         out[:, 5] = np.where(adv > 0, qty / adv, nan)
         out[:, 6] = np.where(ok, (ask - bid) / mid * 1e4, nan)
         b5 = b[:, 0] + b[:, 1] + b[:, 2] + b[:, 3] + b[:, 4]
         a5 = a[:, 0] + a[:, 1] + a[:, 2] + a[:, 3] + a[:, 4]
         d5 = b5 + a5
         out[:, 7] = np.where(d5 > 0, (b5 - a5) / d5, nan)
-        out[:, 8] = [NAN if x.rvol_5m_bps is None else x.rvol_5m_bps for x in snaps]
+        out[:, 8] = rvol_5m_bps
         far3 = np.where(buy, a[:, 0] + a[:, 1] + a[:, 2], b[:, 0] + b[:, 1] + b[:, 2])
         out[:, 9] = np.where(far3 > 0, qty / far3, nan)
-    ts = np.array([o.ts for o in orders], dtype=np.int64)
+    ts = np.asarray(ts, dtype=np.int64)
     hours, inverse = np.unique(ts // _HOUR_NS, return_inverse=True)
     local = ts + np.array([tod.offset_ns(int(h) * _HOUR_NS) for h in hours], dtype=np.int64)[inverse]
     secs = ((local // NS_PER_S) % _DAY_S).astype(np.float64) + (local % NS_PER_S).astype(np.float64) / 1e9

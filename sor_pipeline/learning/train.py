@@ -25,6 +25,7 @@ import polars as pl
 import xgboost as xgb
 
 from schemas.features import MODEL_FEATURES
+from sor_pipeline.config.settings import Settings, get_settings
 from sor_pipeline.learning.metrics import auc, brier, mae, rmse
 from sor_pipeline.learning.router_model import RouterModel, VenueModel
 
@@ -63,6 +64,16 @@ class TrainConfig:
     # (0.27 s vs 3.4 s for 100 trees on 5k rows, measured under load). Never above 2 here.
     nthread: int = 1
     seed: int = 7
+    # Stratified sampling: at most this many decisions per (date, venue) train a model; the kept rows
+    # of a larger stratum carry weight stratum size / kept, so every day and venue counts as much as
+    # before and training cost is bounded by window x venues x cap. None = every row (weight 1).
+    sample_cap_per_day_venue: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> TrainConfig:
+        """Defaults, with the sampling cap of ``Settings.train`` (the process settings by default)."""
+        s = settings or get_settings()
+        return cls(sample_cap_per_day_venue=s.train.sample_cap_per_day_venue)
 
     def params(self) -> dict[str, Any]:
         return {"tree_method": "hist", "device": "cpu", "nthread": self.nthread, "max_depth": self.max_depth,
@@ -110,26 +121,60 @@ def recency_weights(frame: pl.DataFrame, half_life_days: float | None) -> np.nda
     return np.power(0.5, rank.to_numpy() / half_life_days)
 
 
+#: Column carrying the stratified-sampling weight of a row (see :func:`stratified_sample`).
+SAMPLE_WEIGHT = "_sample_weight"
+
+
+def stratified_sample(frame: pl.DataFrame, cap: int | None, seed: int = 7) -> pl.DataFrame:
+    """At most ``cap`` rows per (``date``, ``venue``), drawn uniformly (seeded, so reproducible), with
+    :data:`SAMPLE_WEIGHT` = stratum rows / kept rows; the frame unchanged (no weight column) when
+    ``cap`` is None, or it has no ``date`` column, or no stratum exceeds the cap. Row order is kept."""
+    if cap is None or "date" not in frame.columns or frame.height == 0:
+        return frame
+    keys = ["date", "venue"]
+    n = pl.len().over(keys)
+    if frame.select(n.max()).item() <= cap:
+        return frame
+    pos = pl.int_range(pl.len(), dtype=pl.UInt32).shuffle(seed=seed).over(keys)
+    return (frame.with_columns((n.cast(pl.Float64) / pl.min_horizontal(n, pl.lit(cap)).cast(pl.Float64))
+                               .alias(SAMPLE_WEIGHT), pos.alias("__pos"))
+            .filter(pl.col("__pos") < cap).drop("__pos"))
+
+
+def row_weights(frame: pl.DataFrame, half_life_days: float | None) -> np.ndarray | None:
+    """Training weights: recency (:func:`recency_weights`) times the sampling weight; None if neither."""
+    w = recency_weights(frame, half_life_days)
+    if SAMPLE_WEIGHT not in frame.columns:
+        return w
+    sw = frame[SAMPLE_WEIGHT].cast(pl.Float64).to_numpy()
+    return sw if w is None else w * sw
+
+
 def robust_slope_bps(y: np.ndarray, floor: float = 2.0) -> float:
     """Pseudo-Huber slope: 3 standard deviations of ``y``, at least ``floor`` bps."""
     return max(floor, 3.0 * float(np.std(y))) if len(y) else floor
 
 
 def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-         config: TrainConfig, w_tr: np.ndarray | None = None) -> tuple[xgb.Booster, xgb.Booster | None]:
+         config: TrainConfig, w_tr: np.ndarray | None = None,
+         s_va: np.ndarray | None = None) -> tuple[xgb.Booster, xgb.Booster | None]:
     """(the model to ship: refit on train + validation with the early-stopped number of trees, the
     early-stopped model fitted on train only, which never saw the validation rows; None without them)."""
     dtrain = xgb.DMatrix(x_tr, label=y_tr, weight=w_tr, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
     if len(y_va) == 0:
         return xgb.train(params, dtrain, num_boost_round=config.n_estimators), None
-    dvalid = xgb.DMatrix(x_va, label=y_va, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
+    # validation rows: weighted by their sampling weight ``s_va`` only (early stopping judges the
+    # newest rows as the population they stand for)
+    dvalid = xgb.DMatrix(x_va, label=y_va, weight=s_va, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
     booster = xgb.train(params, dtrain, num_boost_round=config.n_estimators, evals=[(dvalid, "valid")],
                         early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
     best = getattr(booster, "best_iteration", None)
     rounds = booster.num_boosted_rounds() if best is None else best + 1
     # Early stopping picked the number of trees on the newest slice; now refit on train + validation
     # so the newest day (often the one that shows a regime shift) is in the model.
-    w_all = None if w_tr is None else np.concatenate([w_tr, np.ones(len(y_va)) * float(np.max(w_tr))])
+    w_va = (np.ones(len(y_va)) if s_va is None else s_va) * (1.0 if w_tr is None else float(np.max(w_tr)))
+    w_all = None if w_tr is None and s_va is None else np.concatenate(
+        [np.ones(len(y_tr)) if w_tr is None else w_tr, w_va])
     dall = xgb.DMatrix(np.vstack([x_tr, x_va]), label=np.concatenate([y_tr, y_va]), weight=w_all,
                        feature_names=list(MODEL_FEATURES), nthread=config.nthread)
     return xgb.train(params, dall, num_boost_round=max(1, rounds)), booster[: max(1, rounds)]
@@ -143,6 +188,10 @@ def _gain(booster: xgb.Booster | None) -> dict[str, float]:
     if booster is None:
         return {}
     return {k: float(np.mean(v)) for k, v in booster.get_score(importance_type="gain").items()}
+
+
+def _sample_w(frame: pl.DataFrame) -> np.ndarray | None:
+    return frame[SAMPLE_WEIGHT].cast(pl.Float64).to_numpy() if SAMPLE_WEIGHT in frame.columns else None
 
 
 def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
@@ -166,7 +215,7 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
         params = {**base, "objective": "reg:logistic", "eval_metric": "logloss",
                   "monotone_constraints": monotone_tuple(FILL_MONOTONE, MODEL_FEATURES)}
         fill, fill_holdout = _fit(params, _matrix(train), y_tr, _matrix(valid), y_va, config,
-                                  recency_weights(train, config.recency_half_life_days))
+                                  row_weights(train, config.recency_half_life_days), _sample_w(valid))
     # slippage regressor on filled rows
     f_tr = train.filter((pl.col("filled") == 1) & pl.col("arrival_slippage_bps").is_not_null())
     f_va = valid.filter((pl.col("filled") == 1) & pl.col("arrival_slippage_bps").is_not_null())
@@ -184,7 +233,7 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
                   "eval_metric": "mae", "base_score": float(np.mean(s_tr)),
                   "monotone_constraints": monotone_tuple(SLIPPAGE_MONOTONE, MODEL_FEATURES)}
         slip, slip_holdout = _fit(params, _matrix(f_tr), s_tr, _matrix(f_va), s_va, config,
-                                  recency_weights(f_tr, config.recency_half_life_days))
+                                  row_weights(f_tr, config.recency_half_life_days), _sample_w(f_va))
     model = VenueModel(venue=venue, venue_type=venue_type, fill=fill, slippage=slip,
                        fill_const=fill_const, slippage_const_bps=slip_const)
     # Validation metrics, out of sample: from the early-stopped models fitted on the training rows only
@@ -241,10 +290,12 @@ def train_router(features: pl.DataFrame, config: TrainConfig | None = None, *,
     """Train every venue present in ``features`` (a Features-shaped frame of the training window).
 
     Returns the RouterModel and one VenueReport per venue (sorted by venue)."""
-    config = config or TrainConfig()
+    config = config or TrainConfig.from_settings()
     if features.height == 0:
         raise ValueError("empty training window: no features rows")
     types = venue_type_map(features)
+    n_rows = features.height
+    features = stratified_sample(features, config.sample_cap_per_day_venue, config.seed)
     venues: dict[str, VenueModel] = {}
     reports: list[VenueReport] = []
     jobs: list[VenueJob] = []
@@ -255,7 +306,8 @@ def train_router(features: pl.DataFrame, config: TrainConfig | None = None, *,
         venues[model.venue] = model
         reports.append(report)
     reports.sort(key=lambda r: r.venue)
-    info = {"train_rows": features.height, **(meta or {})}
+    info = {"train_rows": n_rows, **({"sampled_rows": features.height} if features.height != n_rows else {}),
+            **(meta or {})}
     if "date" in features.columns:
         info.setdefault("train_start", str(features["date"].min()))
         info.setdefault("train_end", str(features["date"].max()))

@@ -242,7 +242,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     def fit(frame: pl.DataFrame) -> RouterModel:
         return train_router(frame, train_config, mapper=mapper)[0]
 
-    cache = (FoldCache(settings.fold_cache_dir, repr(train_config or TrainConfig()))
+    cache = (FoldCache(settings.fold_cache_dir, repr(train_config or TrainConfig.from_settings(settings)))
              if settings.backtest.fold_cache else None)
     fallback = lit_fallback(lake, features, sorted(features["date"].unique().to_list())[-settings.backtest.folds:])
     backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,

@@ -36,6 +36,8 @@ from sor_pipeline.features.online import (
 )
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.serving.allocation import AllocationConfig, allocate, venue_caps
+from sor_pipeline.serving.columnar import ColumnarPath, OrderColumns, RouteColumns, SnapshotColumns
+from sor_pipeline.serving.columnar import _empty as _empty_columns
 from sor_pipeline.serving.compiled import CompiledScorer, ReferenceScorer, RouteBuffers, Scores, buffers, make_scorer
 from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
 from sor_pipeline.serving.types import NAN, Allocation, MarketSnapshot, Order, Route, RouterStats
@@ -84,6 +86,7 @@ class LiveRouter:
         self._policy_name = (f"model:{self.version or 'local'}" if self._scorer is not None and not self.scout
                              else "static")
         self._static_is_lit = [i == len(self.static_waterfall) - 1 for i in range(len(self.static_waterfall))]
+        self._columnar: ColumnarPath | None = None
         self._single: RouteBuffers | None = None
         self._batch: RouteBuffers | None = None
         self._buffers(1)
@@ -230,6 +233,27 @@ class LiveRouter:
             self.stats.errors += 1
             log.exception("router: unexpected error in the batch order path")
             return [self.static_route(o, s, f"error: {exc!r}") for o, s in zip(orders, snaps, strict=True)]
+
+    @property
+    def column_venues(self) -> list[str]:
+        """The venue axis of the columnar API: the model's venues, then static-waterfall venues it lacks."""
+        return [*self.venues, *[v for v in self.static_waterfall if v not in self.venues]]
+
+    def route_columns(self, orders: OrderColumns, snap: SnapshotColumns) -> RouteColumns:
+        """Routes of many orders as arrays (:mod:`sor_pipeline.serving.columnar`): the same ranks,
+        costs, legs, exploration draws and propensities as :meth:`route` order by order, at the
+        kernel's speed. Never raises into the order path: on an unexpected error every row is routed
+        by the object path."""
+        if self._columnar is None:
+            self._columnar = ColumnarPath(self)
+        try:
+            return self._columnar.route(orders, snap)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.exception("router: unexpected error in the columnar order path (%r); object path", exc)
+            cols = self._columnar
+            out = _empty_columns(len(orders), len(cols.venues), [self.policy_name], cols.venues)
+            return cols._by_objects(orders, snap, out, np.ones(len(orders), bool), None)
 
     def _build(self, b: RouteBuffers, i: int, order: Order) -> Route:
         """Route object of order ``i`` from the kernel's outputs (struct unpacking, no numpy calls)."""

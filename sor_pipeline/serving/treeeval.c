@@ -259,3 +259,11 @@ int64_t sor_route(const Model *M, const Job *J, int64_t n_rows) {
     }
     return n_bad;
 }
+
+/* Re-allocate rows ``rows[0..n)`` of a job whose ``order`` rows were permuted after ``sor_route``
+ * (the exploration puts its drawn venue first): the same dynamic waterfall on the new order. */
+int64_t sor_allocate(const Model *M, const Job *J, const int64_t *rows, int64_t n) {
+    if (M->n_venues > 64) return -1;
+    for (int64_t i = 0; i < n; ++i) allocate_row(M, J, rows[i]);
+    return n;
+}

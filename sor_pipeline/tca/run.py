@@ -32,6 +32,7 @@ def query(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, object]) 
 def tca_frames(day: date, lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, pl.DataFrame]:
     """tca_child and tca_parent for ``day`` without writing anything."""
     con = lake.duckdb(con)
+    con.execute(read_sql("tca_session"))  # ASOF joins as sort-merge, never a nested loop (see the file)
     return {name: query(con, name, {"date": day}) for name in ("tca_child", "tca_parent")}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import polars as pl
 
 from sor_pipeline.learning.fold_cache import FoldCache, frame_digest
 from sor_pipeline.learning.router_model import RouterModel, VenueModel
+from sor_pipeline.learning.train import SAMPLE_WEIGHT, TrainConfig, stratified_sample, train_router
+from tests.synthetic_features import make_days
 
 
 def _frame(days: list[str], bump: float = 0.0) -> pl.DataFrame:
@@ -51,3 +54,18 @@ def test_oldest_entries_are_pruned(tmp_path: Path) -> None:
     for d in ("2024-03-04", "2024-03-05", "2024-03-06"):
         cache.fit(_frame([d]), _fit_counter(calls))
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_stratified_sampling_caps_strata_and_keeps_their_weight() -> None:
+    features, _ = make_days(date(2024, 3, 4), 3, 150, seed=6)
+    sizes = features.group_by("date", "venue").len()
+    cap = int(sizes["len"].median())  # type: ignore[arg-type]
+    sample = stratified_sample(features, cap, seed=1)
+    got = sample.group_by("date", "venue").agg(pl.len().alias("kept"), pl.col(SAMPLE_WEIGHT).sum().alias("w"))
+    both = sizes.join(got, on=["date", "venue"])
+    assert both.height == sizes.height and (both["kept"] == both["len"].clip(upper_bound=cap)).all()
+    np.testing.assert_allclose(both["w"].to_numpy(), both["len"].to_numpy().astype(float))
+    assert sample.equals(stratified_sample(features, cap, seed=1))  # reproducible
+    assert stratified_sample(features, None) is features
+    model, _ = train_router(features, TrainConfig(n_estimators=8, max_depth=3, sample_cap_per_day_venue=cap))
+    assert model.meta["train_rows"] == features.height and model.meta["sampled_rows"] == sample.height

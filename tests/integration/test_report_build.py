@@ -215,7 +215,8 @@ def test_layout_check_finds_an_orphan_heading_and_small_type() -> None:
     from sor_pipeline.reporting.render import layout, layout_problems
 
     rows = "".join(f"<tr><td>{i}</td><td>{i * 2}</td></tr>" for i in range(20))
-    html = ("<html><head><style>@page { size: A4; margin: 10mm } body { margin: 0 } h2 { margin: 0; font-size: 10pt; break-after: auto }"
+    html = ("<html><head><style>@page { size: A4; margin: 10mm } body { margin: 0 }"
+            " h2 { margin: 0; font-size: 10pt; break-after: auto }"
             " table { break-inside: avoid; font-size: 6pt }</style></head><body>"
             "<p style='height: 266mm; margin: 0'>filler</p><h2>Left alone</h2>"
             f"<table><caption>Its table</caption>{rows}</table></body></html>")

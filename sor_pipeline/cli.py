@@ -381,7 +381,10 @@ def _print_demo(out: dict[str, Any]) -> None:
         f"(exploration included): {'n/a' if share is None else f'{share:.1%}'}; nights to recover per shift: "
         f"{out['nights_to_recover']}; alias moves: {out['alias_moves']}")
     say(f"Report: {out['report_html']}  (PDF {out['report_pdf']}); cost plot {out['cost_plot']}")
-    say(f"MLflow UI: sor-pipeline ui, then open http://127.0.0.1:5000 (store {out['tracking_uri']})")
+    from sor_pipeline.storage.registry import training_view_path
+
+    say(f"MLflow UI: sor-pipeline ui, then open http://127.0.0.1:5000{training_view_path(settings())} "
+        f"(store {out['tracking_uri']})")
     say("Prefect UI (the nights' flow runs): sor-pipeline ui --prefect, then open http://127.0.0.1:4200")
     say(f"Log of this run: {STATE.log_file}")
 
@@ -458,9 +461,11 @@ def ui_cmd(
         cmd, env = prefect_ui_command(s, host, port or 4200)
         console.print(f"Prefect UI: http://{host}:{port or 4200}  (state {s.prefect_home})")
     else:
+        from sor_pipeline.storage.registry import training_view_path
+
         cmd, env = mlflow_ui_command(s, host, port or 5000, workers)
-        console.print(f"MLflow UI: http://{host}:{port or 5000}  (store {s.resolved_tracking_uri}, "
-                      f"{workers} worker(s))")
+        console.print(f"MLflow UI: http://{host}:{port or 5000}{training_view_path(s)}  (training runs; store "
+                      f"{s.resolved_tracking_uri}, {workers} worker(s))")
     raise typer.Exit(subprocess.call(cmd, env={**os.environ, **env}))
 
 

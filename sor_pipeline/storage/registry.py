@@ -250,6 +250,18 @@ def log_venue_runs(reports: Sequence[Any], params: Mapping[str, Any],
     return out
 
 
+def training_view_path(settings: Settings) -> str:
+    """The UI path (after the server address) of the experiment's training-runs view. MLflow 3.17's UI
+    picks GenAI or training view from a global switch (``workflowType``, kept in the browser) before it
+    reads the experiment's ``mlflow.experimentKind`` tag; the query parameter forces the training view."""
+    query = "?workflowType=machine_learning"
+    if not settings.has_tracking_store:
+        return f"/#/experiments{query}"
+    client = configure(settings)
+    exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+    return f"/#/experiments/{exp.experiment_id}{query}" if exp is not None else f"/#/experiments{query}"
+
+
 # --------------------------------------------------------------------------------------------------
 # registry
 def register_model(settings: Settings, model_uri: str, tags: Mapping[str, str]) -> str:

@@ -73,8 +73,9 @@ def _attention(data: ReportData, tables: dict[str, Table]) -> list[str]:
     if ex.height:
         by = ex.group_by("venue").agg(pl.len().alias("n")).sort(["n", "venue"], descending=[True, False])
         where = ", ".join(f"{r['venue']} {r['n']}" for r in by.iter_rows(named=True))
-        out.append(f"{ex.height} execution(s) printed outside the NBBO at their own time ({where}); each is "
-                   f"listed with its id under Outliers and needs an explanation (trade-through or stale quote).")
+        out.append(f"{ex.height} execution(s) printed outside the NBBO at their own time ({where}); the largest "
+                   f"are listed with their ids under Outliers. Each needs an explanation: a trade-through, a book "
+                   f"walked past the top of book, or a stale quote.")
     else:
         out.append("No execution printed outside the NBBO at its own time.")
     m = data.monitoring

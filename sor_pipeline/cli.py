@@ -231,14 +231,28 @@ def ingest_cmd(
     emit(slim[0] if len(slim) == 1 else {"dates": [d["date"] for d in slim], "days": slim}, as_json)
 
 
+def need_inputs(s: Settings, day: date, tables: tuple[str, ...], command: str) -> None:
+    """An expected error (one line) when the lake lacks an input partition of ``day``: nothing to compute
+    from, most often a drop not ingested yet."""
+    from sor_pipeline.storage.lake import Lake
+
+    lake = Lake(s.lake_root)
+    missing = [t for t in tables if not lake.exists(t, day)]
+    if missing:
+        fail(f"{command} {day.isoformat()}: no {', '.join(missing)} partition in the lake {s.lake_root} "
+             f"(ingest the day's drop first: sor-pipeline ingest --date {day.isoformat()})")
+
+
 @app.command("features")
 def features_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
     """Point-in-time features and labels for one date, from the lake to the lake (a Prefect flow run)."""
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
+    day = parse_date(date_)
+    need_inputs(s, day, ("child_orders", "nbbo"), "features")
     from flows.single import features_flow
 
     try:
-        out = features_flow(parse_date(date_))
+        out = features_flow(day)
     except ValueError as exc:
         fail(str(exc))
     emit(out, as_json)
@@ -247,11 +261,13 @@ def features_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
 @app.command("tca")
 def tca_cmd(date_: DateOpt, as_json: JsonOpt = False) -> None:
     """Transaction-cost analysis (DuckDB SQL) for one date, from the lake to the lake (a Prefect flow run)."""
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
+    day = parse_date(date_)
+    need_inputs(s, day, ("child_orders", "fills", "nbbo"), "tca")
     from flows.single import tca_flow
 
     try:
-        out = tca_flow(parse_date(date_))
+        out = tca_flow(day)
     except ValueError as exc:
         fail(str(exc))
     emit(out, as_json)
@@ -323,9 +339,15 @@ def report_cmd(
     from sor_pipeline.storage.lake import Lake
 
     s = settings()
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    lake = Lake(s.lake_root)
+    if last < first:
+        fail(f"--end {last} is before --start {first}")
+    if not any(first <= d <= last for d in lake.dates("child_orders")):
+        fail(f"report {first}..{last}: the lake {s.lake_root} has no child orders in the period (nothing to "
+             "report; ingest the drops first)")
     try:
-        res = build_report(parse_date(start, "--start"), parse_date(end, "--end"), Lake(s.lake_root), s,
-                           Path(out) if out else None)
+        res = build_report(first, last, lake, s, Path(out) if out else None)
     except ValueError as exc:
         fail(str(exc))
     emit({"start": start, "end": end, "html": str(res.html), "pdf": str(res.pdf), "rule605": str(res.rule605)},
@@ -393,7 +415,10 @@ def _print_demo(out: dict[str, Any]) -> None:
         f"(exploration included): {'n/a' if share is None else f'{share:.1%}'}; nights to recover per shift: "
         f"{out['nights_to_recover']}; alias moves: {out['alias_moves']}")
     say(f"Report: {out['report_html']}  (PDF {out['report_pdf']}); cost plot {out['cost_plot']}")
-    say(f"MLflow UI: sor-pipeline ui, then open http://127.0.0.1:5000 (store {out['tracking_uri']})")
+    from sor_pipeline.storage.registry import training_view_path
+
+    say(f"MLflow UI: sor-pipeline ui, then open http://127.0.0.1:5000{training_view_path(settings())} "
+        f"(store {out['tracking_uri']})")
     say("Prefect UI (the nights' flow runs): sor-pipeline ui --prefect, then open http://127.0.0.1:4200")
     say(f"Log of this run: {STATE.log_file}")
 
@@ -470,9 +495,11 @@ def ui_cmd(
         cmd, env = prefect_ui_command(s, host, port or 4200)
         console.print(f"Prefect UI: http://{host}:{port or 4200}  (state {s.prefect_home})")
     else:
+        from sor_pipeline.storage.registry import training_view_path
+
         cmd, env = mlflow_ui_command(s, host, port or 5000, workers)
-        console.print(f"MLflow UI: http://{host}:{port or 5000}  (store {s.resolved_tracking_uri}, "
-                      f"{workers} worker(s))")
+        console.print(f"MLflow UI: http://{host}:{port or 5000}{training_view_path(s)}  (training runs; store "
+                      f"{s.resolved_tracking_uri}, {workers} worker(s))")
     raise typer.Exit(subprocess.call(cmd, env={**os.environ, **env}))
 
 

@@ -32,8 +32,15 @@ class MonitorSettings(BaseModel):
     session_close: str | None = Field(None, description="Session end override, HH:MM; None = the exchange "
                                                          "calendar's (early closes included).")
     quote_gap_s: float = Field(300.0, gt=0, description="Longest tolerated gap between quotes of a "
-                                                        "(symbol, venue) within the session, seconds.")
+                                                        "(symbol, venue) within the session, seconds, "
+                                                        "until quote_gap_min_history days calibrate it.")
     quote_gap_include_edges: bool = Field(True, description="Count open->first quote and last quote->close.")
+    quote_gap_margin: float = Field(2.0, gt=0, description="Calibrated gap threshold = this x the median of the "
+                                                           "venue's longest daily gap over the trailing days.")
+    quote_gap_min_s: float = Field(60.0, gt=0, description="Floor of the calibrated gap threshold, seconds.")
+    quote_gap_min_history: int = Field(3, ge=1, description="Fewer trailing days -> the fixed quote_gap_s.")
+    quote_gap_recompute_days: int = Field(5, ge=0, description="Trailing days without monitoring rows whose "
+                                                               "gaps are measured from their quotes.")
     bad_quote_warn_share: float = Field(0.01, ge=0, le=1, description="Flagged or crossed venue quotes, share.")
     bad_quote_error_share: float = Field(0.25, ge=0, le=1)
     nbbo_crossed_warn_share: float = Field(0.01, ge=0, le=1, description="Crossed NBBO updates, share.")
@@ -60,6 +67,10 @@ class MonitorSettings(BaseModel):
     drift_severe_severity: Severity = Field("warn", description="Severity of PSI >= psi_error; 'error' makes "
                                                                  "severe drift stop the nightly.")
     drift_min_rows: int = Field(50, ge=1, description="Fewer rows on either side -> info, no PSI verdict.")
+    psi_calibration_quantile: float = Field(0.99, gt=0.5, lt=1, description="Calibrated PSI warn threshold: "
+                                            "this upper prediction bound of one reference day's PSI against the "
+                                            "other reference days (log-normal, Student t; at least psi_warn).")
+    psi_calibration_min_days: int = Field(3, ge=2, description="Fewer reference days -> the fixed psi_warn.")
 
     # --- model health ---------------------------------------------------------------------------
     model_bias_warn_bps: float = Field(2.0, ge=0, description="|mean(predicted - realized)| per venue, bps.")

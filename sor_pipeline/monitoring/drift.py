@@ -10,6 +10,17 @@ Checks (``category`` = ``drift``, ``subject`` = the column):
 - ``psi_outcome``: per venue, ``arrival_slippage_bps`` (filled children, bps) and ``filled`` (0/1).
 The reference window is the champion's training window (a date range of the ``features`` dataset,
 the day itself excluded); default: the ``Settings.train.window_days`` partitions before the day.
+
+Thresholds are calibrated on the reference window itself: a quiet market's days differ from one another
+by more than sampling noise (each day draws its own symbols, sizes and spreads; the ``*_20d`` venue
+statistics move a little every day and take one value per venue, so their PSI is never small), and a
+fixed 0.1 cries wolf on such columns. So each reference day is scored against the other reference days
+(leave one day out), and the warn threshold of a column is the upper ``psi_calibration_quantile``
+prediction bound of one more such PSI (log-normal, Student t over the reference days), never below
+``psi_warn`` (the severe one scales alike, never below ``psi_error``). A column
+that is stable day to day keeps the textbook 0.1; one that swings keeps only swings larger than any the
+reference makes likely. With fewer than ``psi_calibration_min_days`` reference days a dated reference
+gives an info row (no verdict: a quiet day's PSI is not known yet); an undated one the fixed thresholds.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy import stats as sps
 
 from schemas import FEATURE_COLUMNS
 from sor_pipeline.config.monitor import MonitorSettings
@@ -64,35 +76,79 @@ def default_reference(lake: Lake, day: date, window_days: int) -> tuple[date, da
     return (days[0], days[-1]) if days else None
 
 
-def _grade(value: float, cfg: MonitorSettings) -> tuple[str, bool, float]:
-    if cfg.psi_error is not None and value >= cfg.psi_error:
-        return cfg.drift_severe_severity, cfg.drift_severe_severity == "info", cfg.psi_error
-    if value >= cfg.psi_warn:
-        return "warn", False, cfg.psi_warn
-    return "info", True, cfg.psi_warn
+def reference_psis(ref: pl.Series, days: pl.Series | None, cfg: MonitorSettings) -> list[float]:
+    """PSI of each reference day's values against the other reference days' (leave one day out): how
+    far a quiet day drifts from the rest by chance. Days with fewer than ``drift_min_rows`` values are
+    skipped; empty without ``days``."""
+    if days is None:
+        return []
+    out = []
+    for d in days.unique().sort().to_list():
+        mask = days == d
+        one, rest = ref.filter(mask), ref.filter(~mask)
+        if min(one.len(), rest.len()) >= cfg.drift_min_rows:
+            out.append(psi(rest, one, bins=cfg.psi_bins, epsilon=cfg.psi_epsilon))
+    return out
+
+
+def thresholds(null: list[float], cfg: MonitorSettings) -> tuple[float, float | None, str]:
+    """(warn, severe, how). Below ``psi_calibration_min_days`` reference PSIs: the fixed ``psi_warn`` /
+    ``psi_error``. Else the upper ``psi_calibration_quantile`` prediction bound of one more quiet day's
+    PSI, with log PSI taken as normal over the reference days: exp(m + t(q, n-1) s sqrt(1 + 1/n)) (m, s:
+    mean and sd of the n log PSIs; Student t, so few reference days give a wide bound), never below
+    ``psi_warn``; the severe threshold keeps the fixed ratio psi_error / psi_warn to it."""
+    n = len(null)
+    if n < cfg.psi_calibration_min_days:
+        return cfg.psi_warn, cfg.psi_error, f"fixed threshold {cfg.psi_warn:g}"
+    # PSIs below psi_warn / 4 are sampling noise of a stable column: their scatter in log space (1e-5 vs
+    # 1e-3) says nothing about a quiet day, so they count as psi_warn / 4
+    logs = np.log(np.clip(np.asarray(null, dtype=np.float64), cfg.psi_warn / 4, None))
+    sd = float(logs.std(ddof=1))
+    bound = float(np.exp(logs.mean() + sps.t.ppf(cfg.psi_calibration_quantile, n - 1) * sd * np.sqrt(1 + 1 / n)))
+    warn = max(cfg.psi_warn, bound)
+    severe = None if cfg.psi_error is None else max(cfg.psi_error, warn * cfg.psi_error / max(cfg.psi_warn, 1e-12))
+    return warn, severe, (f"threshold {warn:.3f}: {cfg.psi_calibration_quantile:.0%} bound of a quiet day, "
+                          f"from {n} reference days' day-vs-rest PSI (max {max(null):.3f})")
+
+
+def _grade(value: float, warn: float, severe: float | None, cfg: MonitorSettings) -> tuple[str, bool, float]:
+    if severe is not None and value >= severe:
+        return cfg.drift_severe_severity, cfg.drift_severe_severity == "info", severe
+    if value >= warn:
+        return "warn", False, warn
+    return "info", True, warn
 
 
 def _psi_row(check: str, column: str, ref: pl.Series, cur: pl.Series, cfg: MonitorSettings,
-             venue: str | None = None) -> dict[str, Any]:
+             venue: str | None = None, ref_days: pl.Series | None = None) -> dict[str, Any]:
     where = f"{column}" + (f"@{venue}" if venue else "")
     n_ref, n_cur = ref.len(), cur.len()  # nulls count: a feature turning null is drift (own bin)
     if min(n_ref, n_cur) < cfg.drift_min_rows:
         return result(check, DRIFT, venue=venue, subject=column, threshold=cfg.psi_warn,
                       message=f"{where}: {n_cur} values today, {n_ref} in reference; too few for PSI")
     value = psi(ref, cur, bins=cfg.psi_bins, epsilon=cfg.psi_epsilon)
-    sev, passed, thr = _grade(value, cfg)
+    null = reference_psis(ref, ref_days, cfg)
+    warn, severe, how = thresholds(null, cfg)
+    if ref_days is not None and len(null) < cfg.psi_calibration_min_days:
+        return result(check, DRIFT, value=value, threshold=warn, venue=venue, subject=column, message=(
+            f"{where}: PSI {value:.3f} vs reference; {len(null)} reference day(s) with enough rows, too few to "
+            f"know a quiet day's PSI (need {cfg.psi_calibration_min_days}): no verdict"))
+    sev, passed, thr = _grade(value, warn, severe, cfg)
     word = "stable" if passed else "drifted"
     return result(check, DRIFT, severity=sev, passed=passed, value=value, threshold=thr, venue=venue,
-                  subject=column, message=f"{where}: PSI {value:.3f} vs reference ({word}; "
+                  subject=column, message=f"{where}: PSI {value:.3f} vs reference ({word}; {how}; "
                                           f"{n_cur} today, {n_ref} reference)")
 
 
 def drift_rows(current: pl.DataFrame, reference: pl.DataFrame, cfg: MonitorSettings) -> list[dict[str, Any]]:
-    """PSI rows for the day's features frame against the reference features frame."""
+    """PSI rows for the day's features frame against the reference features frame (thresholds
+    calibrated per column when the reference has a ``date`` column; see the module docstring)."""
     rows = []
+    days = reference.get_column("date") if "date" in reference.columns else None
     for col in FEATURE_COLUMNS:
         if col in current.columns and col in reference.columns:
-            rows.append(_psi_row("psi_feature", col, reference.get_column(col), current.get_column(col), cfg))
+            rows.append(_psi_row("psi_feature", col, reference.get_column(col), current.get_column(col), cfg,
+                                 ref_days=days))
     for venue in sorted(set(current.get_column("venue").to_list())):
         cur_v = current.filter(pl.col("venue") == venue)
         ref_v = reference.filter(pl.col("venue") == venue)
@@ -100,10 +156,12 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame, cfg: MonitorSetti
             rows.append(result("psi_outcome", DRIFT, venue=venue, message=f"{venue}: not in the reference window"))
             continue
         slip = "arrival_slippage_bps"
-        rows.append(_psi_row("psi_outcome", slip, ref_v.filter(pl.col("filled") == 1).get_column(slip),
-                             cur_v.filter(pl.col("filled") == 1).get_column(slip), cfg, venue))
+        ref_f = ref_v.filter(pl.col("filled") == 1)
+        rows.append(_psi_row("psi_outcome", slip, ref_f.get_column(slip),
+                             cur_v.filter(pl.col("filled") == 1).get_column(slip), cfg, venue,
+                             ref_f.get_column("date") if days is not None else None))
         rows.append(_psi_row("psi_outcome", "filled", ref_v.get_column("filled"), cur_v.get_column("filled"),
-                             cfg, venue))
+                             cfg, venue, ref_v.get_column("date") if days is not None else None))
     return rows
 
 
@@ -117,7 +175,7 @@ def drift_checks(day: date, lake: Lake, reference: tuple[date, date] | None, cfg
         return [result("drift", DRIFT, message="no reference window (no earlier features): drift skipped")]
     cols = ["venue", *FEATURE_COLUMNS, *OUTCOMES]
     ref = (lake.read("features", start=ref_window[0], end=ref_window[1]).filter(pl.col("date") != day)
-           .select(cols).collect())
+           .select("date", *cols).collect())
     if ref.height == 0:
         return [result("drift", DRIFT, message=f"reference window {ref_window[0]}..{ref_window[1]} is empty: "
                                                "drift skipped")]

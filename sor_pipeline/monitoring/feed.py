@@ -9,8 +9,10 @@ Checks (``category`` = ``feed``), one or more rows each, see :func:`sor_pipeline
   the trailing partitions that is absent today: quoting venues (LIT/ECN, or seen in trailing quotes)
   must quote; venues that got orders on trailing days must get orders. value = 1 per missing venue.
 - ``quote_gap``: longest gap between consecutive quotes of a (symbol, venue) within the session
-  (09:30-16:00 market time, edges included), seconds; one row per breaching pair, one passing row
-  per venue otherwise.
+  (09:30-16:00 market time, edges included), seconds, against a per-venue threshold calibrated on the
+  venue's own trailing days (``quote_gap_margin`` x the median longest daily gap; a feed that quotes a
+  symbol ~500 times a day has ~6-10 minute gaps on a quiet day by chance alone); one row per breaching
+  pair and one summary row per venue (its longest gap, the next days' reference).
 - ``bad_quotes``: share of a venue's quotes that are flagged (ZERO, STALE, CROSSED, ...) or crossed.
 - ``nbbo_crossed``: share of NBBO updates that are crossed (bid > ask) or flagged CROSSED.
 - ``fills_without_quotes``: share of a venue's fills whose symbol has no NBBO at or before the fill.
@@ -159,22 +161,81 @@ def quote_gaps(quotes: pl.LazyFrame, start: datetime, end: datetime, *, include_
             .sort("venue", "symbol").collect())
 
 
-def check_quote_gaps(day: date, quotes: pl.LazyFrame, tz: str, cfg: MonitorSettings) -> list[dict[str, Any]]:
-    """``quote_gap`` (warn): per breaching (symbol, venue) a row; otherwise one passing row per venue."""
+def daily_venue_gaps(gaps: pl.DataFrame) -> dict[str, float]:
+    """venue -> the longest quote gap of the day over its symbols, seconds."""
+    agg = gaps.group_by("venue").agg(pl.col("max_gap_s").max()).sort("venue")
+    return dict(zip(agg.get_column("venue").to_list(), agg.get_column("max_gap_s").to_list(), strict=True))
+
+
+def quote_gap_reference(day: date, lake: Lake, tz: str, cfg: MonitorSettings) -> dict[str, list[float]]:
+    """venue -> its longest daily quote gap (seconds) on each of the last ``trailing_days`` quote dates.
+
+    Read from the trailing ``monitoring`` partitions (the per-venue ``quote_gap`` row, ``symbol`` null,
+    records that day's longest gap); a trailing date without one is measured from its quotes (at most
+    ``quote_gap_recompute_days`` of them, the most recent first), so a new lake calibrates too."""
+    days = trailing_dates(lake, "quotes", day, cfg.trailing_days)
+    out: dict[str, list[float]] = {}
+    if not days:
+        return out
+    seen: set[date] = set()
+    mon_days = [d for d in days if lake.exists("monitoring", d)]
+    if mon_days:
+        rows = (lake.read("monitoring", mon_days)
+                .filter((pl.col("check") == "quote_gap") & pl.col("symbol").is_null() & pl.col("venue").is_not_null()
+                        & pl.col("value").is_not_null())
+                .select("date", "venue", "value").collect())
+        for r in rows.iter_rows(named=True):
+            out.setdefault(r["venue"], []).append(float(r["value"]))
+            seen.add(r["date"])
+    missing = [d for d in days if d not in seen][-cfg.quote_gap_recompute_days:]
+    for d in missing:
+        start, end = session_bounds(d, tz, cfg.session_open, cfg.session_close)
+        gaps = quote_gaps(lake.read("quotes", [d]), start, end, include_edges=cfg.quote_gap_include_edges)
+        for venue, gap in daily_venue_gaps(gaps).items():
+            out.setdefault(venue, []).append(float(gap))
+    return out
+
+
+def quote_gap_threshold(venue: str, reference: dict[str, list[float]], cfg: MonitorSettings,
+                        today: pl.Series | None = None) -> tuple[float, str]:
+    """The venue's gap threshold (seconds) and how it was set: ``quote_gap_margin`` x the median of its
+    longest daily gaps over the reference days (a venue that quotes every minute and one that quotes
+    every few minutes get thresholds of their own), at least ``quote_gap_min_s``. With fewer than
+    ``quote_gap_min_history`` reference days, the same margin over the median of today's longest gaps
+    of the venue's symbols (a symbol whose feed stalled stands out against the others), when it quotes
+    at least 3 symbols; else the fixed ``quote_gap_s``."""
+    history = reference.get(venue, [])
+    if len(history) >= cfg.quote_gap_min_history:
+        typical, what = float(median(history)), f"longest daily gap {{:.0f}} s of {len(history)} reference days"
+    elif today is not None and today.len() >= 3:
+        typical, what = float(today.median()), f"longest gap {{:.0f}} s of today's {today.len()} symbols (no history)"  # type: ignore[arg-type]
+    else:
+        return cfg.quote_gap_s, f"fixed threshold {cfg.quote_gap_s:.0f} s ({len(history)} reference days)"
+    thr = max(cfg.quote_gap_min_s, cfg.quote_gap_margin * typical)
+    return thr, f"threshold {thr:.0f} s = {cfg.quote_gap_margin:g} x the median " + what.format(typical)
+
+
+def check_quote_gaps(day: date, quotes: pl.LazyFrame, tz: str, cfg: MonitorSettings,
+                     reference: dict[str, list[float]] | None = None) -> list[dict[str, Any]]:
+    """``quote_gap`` (warn): one row per breaching (symbol, venue), and one summary row per venue
+    (``symbol`` null, value = the venue's longest gap of the day, the next days' reference). The
+    threshold is calibrated per venue on ``reference`` (:func:`quote_gap_reference`)."""
     start, end = session_bounds(day, tz, cfg.session_open, cfg.session_close)
     gaps = quote_gaps(quotes, start, end, include_edges=cfg.quote_gap_include_edges)
     rows = []
     for (venue,), part in gaps.partition_by("venue", as_dict=True, maintain_order=True).items():
-        bad = part.filter(pl.col("max_gap_s") > cfg.quote_gap_s)
+        thr, how = quote_gap_threshold(str(venue), reference or {}, cfg, part.get_column("max_gap_s"))
+        bad = part.filter(pl.col("max_gap_s") > thr)
         for r in bad.iter_rows(named=True):
             at = r["gap_start"].astimezone(ZoneInfo(tz)).strftime("%H:%M:%S")
             rows.append(result("quote_gap", FEED, severity="warn", passed=False, value=r["max_gap_s"],
-                               threshold=cfg.quote_gap_s, venue=str(venue), symbol=r["symbol"],
-                               message=f"{r['symbol']}@{venue}: no quote for {r['max_gap_s']:.0f} s from {at}"))
-        if bad.height == 0:
-            worst = float(part.get_column("max_gap_s").max())  # type: ignore[arg-type]
-            rows.append(result("quote_gap", FEED, value=worst, threshold=cfg.quote_gap_s, venue=str(venue),
-                               message=f"{venue}: longest quote gap {worst:.0f} s over {part.height} symbols"))
+                               threshold=thr, venue=str(venue), symbol=r["symbol"],
+                               message=f"{r['symbol']}@{venue}: no quote for {r['max_gap_s']:.0f} s from {at} "
+                                       f"({how})"))
+        worst = float(part.get_column("max_gap_s").max())  # type: ignore[arg-type]
+        rows.append(result("quote_gap", FEED, value=worst, threshold=thr, venue=str(venue),
+                           message=f"{venue}: longest quote gap {worst:.0f} s over {part.height} symbols, "
+                                   f"{bad.height} above the {how}"))
     return rows
 
 
@@ -232,7 +293,7 @@ def feed_checks(day: date, lake: Lake, tz: str, cfg: MonitorSettings) -> list[di
     rows += check_missing_venues(day, lake, cfg)
     if lake.exists("quotes", day):
         quotes = lake.read("quotes", [day])
-        rows += check_quote_gaps(day, quotes, tz, cfg)
+        rows += check_quote_gaps(day, quotes, tz, cfg, quote_gap_reference(day, lake, tz, cfg))
         rows += check_bad_quotes(quotes, cfg)
     if lake.exists("nbbo", day):
         rows += check_nbbo_crossed(lake.read("nbbo", [day]), cfg)

@@ -70,6 +70,14 @@ def registry_info(settings: Settings, versions: list[str]) -> dict[str, Any]:
     return out
 
 
+def _short(text: Any, spec: str) -> str:
+    """A number kept as a tag string, printed with ``spec`` (tags hold 16 digits); other text as is."""
+    try:
+        return spec.format(float(text))
+    except (TypeError, ValueError):
+        return str(text)
+
+
 def versions_table(info: dict[str, Any], used: pl.DataFrame) -> Table:
     """One row per version (champion and those that routed): gate evidence and lineage."""
     counts = dict(zip(used["version"].to_list(), used["child_orders"].to_list(), strict=True))
@@ -79,7 +87,8 @@ def versions_table(info: dict[str, Any], used: pl.DataFrame) -> Table:
                      "child_orders": counts.get(v, 0),
                      "produced_on": tags.get("day", ""), "promoted": tags.get("promoted", ""),
                      "verdict": tags.get("gate_verdict", tags.get("error", "")),
-                     "p_value": tags.get("p_value", ""), "cost_diff_bps": tags.get("cost_diff_bps", ""),
+                     "p_value": _short(tags.get("p_value", ""), "{:.4f}"),
+                     "cost_diff_bps": _short(tags.get("cost_diff_bps", ""), "{:+.3f}"),
                      "reasons": "; ".join(str(r) for r in tags.get("gate_reasons", [])),
                      "train_window": tags.get("train_window", ""), "data_hash": str(tags.get("data_hash", ""))[:16],
                      "code_version": str(tags.get("code_version", ""))[:12]})

@@ -22,7 +22,7 @@ import polars as pl
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.config.version import code_version
 from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY
-from sor_pipeline.reporting import governance, outliers, performance, plots, routing, rule605, summary
+from sor_pipeline.reporting import executive, governance, outliers, performance, plots, routing, rule605, summary
 from sor_pipeline.reporting.data import ReportData, load
 from sor_pipeline.reporting.tables import Table
 from sor_pipeline.storage.lake import Lake
@@ -111,19 +111,22 @@ def build_sections(data: ReportData, lake: Lake, settings: Settings, code: str) 
                               f"Period {data.start}..{data.end}.")]},
     ]
     figures: dict[str, Any] = {t.key: t.frame.to_dicts() for s in sections for t in s["tables"]}
+    by_key = {t.key: t for s in sections for t in s["tables"]}
+    exec_summary = executive.executive_summary(data, settings, by_key, tests, info["champion"])
     extra = {"tests": tests, "champion_version": info["champion"], "versions": info["versions"],
-             "figures": figures}
+             "figures": figures, "executive": exec_summary}
     return sections, extra
 
 
 def render_html(sections: list[dict[str, Any]], *, start: date, end: date, n_days: int, code: str,
-                model_version: str) -> str:
+                model_version: str, exec_summary: dict[str, Any] | None = None) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     return env.get_template("report.html.j2").render(
         title=TITLE, css=css, sections=sections, start=start.isoformat(), end=end.isoformat(), n_days=n_days,
-        code_version=code, model_version=model_version)
+        code_version=code, model_version=model_version, ex=exec_summary,
+        ex_lines=executive.lines(exec_summary) if exec_summary else [])
 
 
 @contextmanager
@@ -139,6 +142,56 @@ def _source_date(epoch_s: int) -> Iterator[None]:
             os.environ.pop("SOURCE_DATE_EPOCH", None)
         else:
             os.environ["SOURCE_DATE_EPOCH"] = before
+
+
+#: elements a page must not end with (a heading or table title whose content is on the next page)
+HEADINGS = ("h1", "h2", "h3", "h4", "caption")
+MIN_TABLE_PT = 8.0
+
+
+def layout(html: str) -> Any:
+    """WeasyPrint's laid-out document of ``html`` (``.pages``, each with its ``_page_box`` tree)."""
+    import weasyprint  # imported lazily: pango start-up is slow
+
+    return weasyprint.HTML(string=html, base_url=str(TEMPLATES)).render()
+
+
+def _text_boxes(box: Any, tags: tuple[str, ...], out: list[tuple[tuple[str, ...], str, float]]) -> None:
+    from weasyprint.formatting_structure import boxes
+
+    if isinstance(box, boxes.MarginBox):  # running page numbers
+        return
+    tag = getattr(box, "element_tag", None)
+    if tag and (not tags or tags[-1] != tag):
+        tags = (*tags, tag)
+    if isinstance(box, boxes.TextBox):
+        if box.text.strip():
+            out.append((tags, box.text, float(box.style["font_size"]) * 0.75))  # CSS px -> pt
+        return
+    for child in getattr(box, "children", None) or ():
+        _text_boxes(child, tags, out)
+
+
+def layout_problems(document: Any) -> list[str]:
+    """What a reader would trip on in the printed report, from the layout boxes: a page (but the last)
+    whose last text is a heading or a table title (its table is on the next page), and table text set
+    below ``MIN_TABLE_PT`` points. Empty when the layout is clean."""
+    problems = []
+    n = len(document.pages)
+    for i, page in enumerate(document.pages, start=1):
+        texts: list[tuple[tuple[str, ...], str, float]] = []
+        _text_boxes(page._page_box, (), texts)
+        if not texts:
+            problems.append(f"page {i}: blank")
+            continue
+        tags, text, _ = texts[-1]
+        if i < n and any(t in HEADINGS for t in tags):
+            problems.append(f"page {i}: ends with a heading or table title {text.strip()[:60]!r}")
+        small = [(t, pt) for tg, t, pt in texts if "table" in tg and pt < MIN_TABLE_PT - 1e-6]
+        if small:
+            problems.append(f"page {i}: table text at {min(pt for _, pt in small):.1f} pt "
+                            f"(< {MIN_TABLE_PT:g} pt), e.g. {small[0][0].strip()[:30]!r}")
+    return problems
 
 
 def write_pdf(html: str, path: Path, as_of: date | None = None) -> Path:
@@ -165,7 +218,8 @@ def build_report(start: date, end: date, lake: Lake, settings: Settings, out_dir
     code = code_version(short=True)
     sections, extra = build_sections(data, lake, settings, code)
     model = extra["champion_version"] or "none registered"
-    html = render_html(sections, start=start, end=end, n_days=len(data.days), code=code, model_version=model)
+    html = render_html(sections, start=start, end=end, n_days=len(data.days), code=code, model_version=model,
+                       exec_summary=extra["executive"])
     html_path = out / f"best_execution_{stem}.html"
     html_path.write_text(html, encoding="utf-8")
     pdf_path = write_pdf(html, out / f"best_execution_{stem}.pdf", as_of=end)
@@ -178,5 +232,48 @@ def build_report(start: date, end: date, lake: Lake, settings: Settings, out_dir
         "partitions": [{"dataset": p.dataset, "date": p.day.isoformat(), "sha256": p.sha256}
                        for p in data.partitions],
         "tests": extra["tests"], "versions": extra["versions"], "tables": extra["figures"],
+        "executive": extra["executive"],
     }
+    index = write_index(out, summ)
+    summ["index"] = str(index)
     return ReportResult(html=html_path, pdf=pdf_path, rule605=r605, summary=summ)
+
+
+INDEX = "index.html"
+META_SUFFIX = ".meta.json"
+
+
+def write_index(out: Path, summ: dict[str, Any] | None = None) -> Path:
+    """Write this report's ``best_execution_<start>_<end>.meta.json`` (period, verdict, volumes) and
+    regenerate ``index.html`` in ``out``: every report there, newest period first, with links to its
+    HTML and PDF. Reports without a meta file are listed with their period only."""
+    import json
+
+    if summ is not None:
+        ex = summ["executive"]
+        meta = {"start": summ["start"], "end": summ["end"], "trading_days": ex["trading_days"],
+                "verdict": ex["verdict"], "parent_orders": ex["parent_orders"], "outside_nbbo": ex["outside_nbbo"],
+                "model_changes": len(ex["model_changes"]), "html": Path(summ["html"]).name,
+                "pdf": Path(summ["pdf"]).name}
+        (out / f"best_execution_{summ['start']}_{summ['end']}{META_SUFFIX}").write_text(
+            json.dumps(meta, sort_keys=True, indent=1), encoding="utf-8")
+    rows = []
+    for html in sorted(out.glob("best_execution_*_*.html")):
+        stem = html.name.removesuffix(".html")
+        start, _, end = stem.removeprefix("best_execution_").partition("_")
+        meta_path = out / f"{stem}{META_SUFFIX}"
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        pdf = out / f"{stem}.pdf"
+        rows.append({"start": start, "end": end, "days": meta.get("trading_days", ""),
+                     "verdict": meta.get("verdict", "n/a"), "parents": meta.get("parent_orders", ""),
+                     "outside": meta.get("outside_nbbo", ""), "changes": meta.get("model_changes", ""),
+                     "html": html.name, "pdf": pdf.name if pdf.is_file() else None})
+    rows.sort(key=lambda r: (r["end"], r["start"]), reverse=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    path = out / INDEX
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(env.get_template("index.html.j2").render(title=f"{TITLE}s", css=css, rows=rows), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

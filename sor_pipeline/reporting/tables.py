@@ -11,6 +11,10 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
+#: characters of 8 pt table text across a portrait A4 page (186 mm of text width, ~4.8 pt a character)
+PORTRAIT_CHARS = 105
+LONG_ROWS = 12
+
 
 @dataclass
 class Table:
@@ -34,6 +38,27 @@ class Table:
         for row in self.frame.iter_rows():
             out.append([fmt_value(v, self.formats.get(c)) for c, v in zip(self.frame.columns, row, strict=True)])
         return out
+
+    @property
+    def width_chars(self) -> int:
+        """Estimated printed width in characters: per column its widest cell or the longest word of its
+        header (headers wrap), plus 2 for padding and rules."""
+        rows = self.rows
+        total = 0
+        for i, h in enumerate(self.headers):
+            cells = max((len(r[i]) for r in rows), default=0)
+            total += max(cells, max((len(w) for w in h.split()), default=0)) + 2
+        return total
+
+    @property
+    def wide(self) -> bool:
+        """Wider than a portrait A4 page holds at 8 pt: printed on a landscape page."""
+        return self.width_chars > PORTRAIT_CHARS
+
+    @property
+    def long(self) -> bool:
+        """Too many rows to keep on one page: may break (its header repeats on the next page)."""
+        return self.frame.height > LONG_ROWS
 
     @property
     def numeric(self) -> list[bool]:

@@ -20,12 +20,14 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -45,6 +47,8 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from sor_pipeline.config.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 ARTIFACT_KEY = "router"
 MODEL_NAME_IN_RUN = "router"
@@ -246,12 +250,31 @@ def log_venue_runs(reports: Sequence[Any], params: Mapping[str, Any],
     return out
 
 
+def training_view_path(settings: Settings) -> str:
+    """The UI path (after the server address) of the experiment's training-runs view. MLflow 3.17's UI
+    picks GenAI or training view from a global switch (``workflowType``, kept in the browser) before it
+    reads the experiment's ``mlflow.experimentKind`` tag; the query parameter forces the training view."""
+    query = "?workflowType=machine_learning"
+    if not settings.has_tracking_store:
+        return f"/#/experiments{query}"
+    client = configure(settings)
+    exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+    return f"/#/experiments/{exp.experiment_id}{query}" if exp is not None else f"/#/experiments{query}"
+
+
 # --------------------------------------------------------------------------------------------------
 # registry
 def register_model(settings: Settings, model_uri: str, tags: Mapping[str, str]) -> str:
     """Register ``model_uri`` as a new version of ``settings.mlflow.model_name`` with ``tags``; returns the version."""
     configure(settings)
-    mv = mlflow.register_model(model_uri, settings.mlflow.model_name, tags={k: str(v) for k, v in tags.items()})
+    # MLflow prints "Registered model ... already exists" / "Created version ..." straight to stderr
+    # (eprint): into the log instead, so the terminal stays quiet
+    chatter = io.StringIO()
+    with redirect_stderr(chatter):
+        mv = mlflow.register_model(model_uri, settings.mlflow.model_name, tags={k: str(v) for k, v in tags.items()})
+    for line in chatter.getvalue().splitlines():
+        if line.strip():
+            _log.info("mlflow: %s", line.strip())
     return str(mv.version)
 
 

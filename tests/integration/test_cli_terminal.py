@@ -47,6 +47,14 @@ def test_sim_bad_input_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     assert "unknown venue code(s) ['NOPE']" in line
 
 
+def test_commands_on_an_empty_lake_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    empty = {**env, "SOR_HOME": str(tmp_path / "home")}
+    line = _one_error_line(_cli(empty, "tca", "--date", "2024-03-04"))  # was a DuckDB catalog error + 40 lines
+    assert "tca 2024-03-04: no child_orders" in line and "sor-pipeline ingest --date 2024-03-04" in line
+    line = _one_error_line(_cli(empty, "report", "--start", "2024-03-04", "--end", "2024-03-05"))
+    assert "has no child orders in the period" in line
+
+
 def test_missing_and_bad_drop_one_line_traceback_in_log(env: dict[str, str], samples: Path,
                                                          tmp_path: Path) -> None:
     line = _one_error_line(_cli(env, "ingest", "--date", "2024-03-11", "--raw", str(samples)))

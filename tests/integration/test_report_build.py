@@ -134,3 +134,109 @@ def test_governance_with_a_champion(monkeypatch: pytest.MonkeyPatch, lake: Lake,
         assert text in html
     row = next(x for x in r.summary["tables"]["model_versions"] if x["version"] == "3")
     assert row["child_orders"] == 2 and row["champion"] == "yes"
+
+
+# --------------------------------------------------------------------------------------------------
+# what a reviewer sees first, and how the pages break (issue 18)
+def test_executive_summary_figures_equal_the_tables(reports: tuple[ReportResult, ReportResult]) -> None:
+    s = reports[0].summary
+    ex = s["executive"]
+    vol = next(r for r in s["tables"]["volume"] if r["side"] == "ALL")
+    assert (ex["parent_orders"], ex["child_orders"], ex["filled_shares"], ex["notional_usd"]) == (
+        vol["parent_orders"], vol["child_orders"], vol["filled_shares"], vol["notional_usd"])
+    assert ex["start"] == s["start"] and ex["end"] == s["end"] and ex["trading_days"] == len(s["days"])
+    assert ex["comparison"] == "oracle" and ex["test"] == s["tests"]["oracle"]
+    assert ex["verdict"] == "too few days" or ex["test"]["n_days"] >= 2
+    worst = s["tables"]["worst_children"][0]
+    assert any(worst["child_id"] in a for a in ex["attention"])
+    n_out = len(s["tables"]["outside_nbbo"])  # under the table's 25-row limit here
+    assert ex["outside_nbbo"] == n_out > 0
+    assert any(a.startswith(f"{n_out} execution(s) printed outside the NBBO") for a in ex["attention"])
+    assert ex["model_changes"] == [] and "Findings to review" in ex["conclusion"]
+    html = reports[0].html.read_text()
+    first_page = html[html.index('id="executive"'):html.index('id="summary"')]
+    for text in (f"{vol['parent_orders']:,} parent orders", f"{vol['filled_shares']:,} shares filled",
+                 f"${vol['notional_usd']:,.0f} notional", "Needs a look", "Conclusion."):
+        assert text in first_page, text
+
+
+def test_executive_verdict_and_model_changes(tmp_path: Path) -> None:
+    from datetime import date
+
+    from sor_pipeline.reporting.executive import model_changes, verdict
+
+    assert verdict({"n_days": 5, "boot_low": 0.2, "boot_high": 1.0}) == "cheaper"
+    assert verdict({"n_days": 5, "boot_low": -1.0, "boot_high": -0.1}) == "costlier"
+    assert verdict({"n_days": 5, "boot_low": -1.0, "boot_high": 1.0}) == "no significant difference"
+    assert verdict({"n_days": 1, "boot_low": None, "boot_high": None}) == "too few days"
+    settings = Settings(home=tmp_path)
+    settings.ledger_path.parent.mkdir(parents=True)
+    settings.ledger_path.write_text("\n".join([
+        '{"night": "2024-03-01", "action": "promote", "from": "static", "to": "1", "reason": "before"}',
+        '{"night": "2024-03-05", "action": "promote", "from": "1", "to": "2", "reason": "cheaper by 0.9 bps"}',
+        '{"night": "2024-03-06", "action": "demote", "from": "2", "to": "static", "reason": "costlier"}']) + "\n")
+    got = model_changes(settings, date(2024, 3, 5), date(2024, 3, 6))
+    assert [(c["night"], c["action"], c["to"]) for c in got] == [("2024-03-05", "promote", "2"),
+                                                                 ("2024-03-06", "demote", "static")]
+
+
+def test_pdf_layout_no_orphan_heading_no_small_type(reports: tuple[ReportResult, ReportResult]) -> None:
+    from sor_pipeline.reporting.render import layout, layout_problems
+
+    doc = layout(reports[0].html.read_text())
+    assert layout_problems(doc) == []
+    sizes = [(p.width > p.height) for p in doc.pages]
+    assert sizes[0] is False and True in sizes  # portrait first page; the wide Rule 605 tables on landscape
+
+
+def test_layout_of_many_table_lengths_is_clean() -> None:
+    """Headings land anywhere on a page when tables have 2..40 rows: none may end a page."""
+    from datetime import date
+
+    from sor_pipeline.reporting.render import layout, layout_problems, render_html
+    from sor_pipeline.reporting.tables import Table
+
+    sections = []
+    for i, n in enumerate([3, 14, 26, 40, 9, 17]):
+        cols = 16 if i % 3 == 2 else 6  # every third table is wide: a landscape page
+        frame = pl.DataFrame({f"column {c}": [float(r * c) for r in range(n)] for c in range(cols)})
+        sections.append({"id": f"s{i}", "title": f"Section {i}", "figures": [],
+                         "paragraphs": [{"text": "A paragraph before the table. " * (i % 3 + 1), "cls": ""}],
+                         "tables": [Table(f"t{i}", f"Table {i} with {n} rows", frame),
+                                    Table(f"u{i}", f"Second table {i}", frame.head(4))]})
+    html = render_html(sections, start=date(2024, 3, 4), end=date(2024, 3, 8), n_days=5, code="test",
+                       model_version="none")
+    doc = layout(html)
+    assert len(doc.pages) >= 4
+    assert layout_problems(doc) == []
+
+
+def test_layout_check_finds_an_orphan_heading_and_small_type() -> None:
+    from sor_pipeline.reporting.render import layout, layout_problems
+
+    rows = "".join(f"<tr><td>{i}</td><td>{i * 2}</td></tr>" for i in range(20))
+    html = ("<html><head><style>@page { size: A4; margin: 10mm } body { margin: 0 }"
+            " h2 { margin: 0; font-size: 10pt; break-after: auto }"
+            " table { break-inside: avoid; font-size: 6pt }</style></head><body>"
+            "<p style='height: 266mm; margin: 0'>filler</p><h2>Left alone</h2>"
+            f"<table><caption>Its table</caption>{rows}</table></body></html>")
+    problems = layout_problems(layout(html))
+    assert any(p.startswith("page 1: ends with a heading or table title") for p in problems), problems
+    assert any("table text at 6.0 pt" in p for p in problems), problems
+
+
+def test_index_lists_every_report(reports: tuple[ReportResult, ReportResult]) -> None:
+    from sor_pipeline.reporting.render import write_index
+
+    r = reports[0]
+    out = r.html.parent
+    index = out / "index.html"
+    assert r.summary["index"] == str(index) and index.is_file()  # written with the report
+    html = index.read_text()
+    assert html.count("<tr class=") == 1 and f'href="{r.pdf.name}"' in html and f'href="{r.html.name}"' in html
+    assert r.summary["executive"]["verdict"] in html
+    (out / "best_execution_2024-03-01_2024-03-01.html").write_text("<html></html>")  # an older report, no meta
+    write_index(out)
+    html = index.read_text()
+    assert html.count("<tr class=") == 2
+    assert html.index(r.html.name) < html.index("best_execution_2024-03-01_2024-03-01.html")  # latest first

@@ -82,7 +82,7 @@ def test_one_alert_per_breached_check_and_no_resend(broken_lake: Lake, webhook: 
     assert hooked == received
     gap = by_check["quote_gap"]
     assert gap["count"] == 2 and gap["venues"] == ["ECNM", "LITA"] and gap["symbols"] == ["AAA", "BBB"]
-    assert gap["severity"] == "warn" and gap["threshold"] == 300.0 and gap["value"] == pytest.approx(720.0)
+    assert gap["severity"] == "warn" and gap["threshold"] == 120.0 and gap["value"] == pytest.approx(720.0)
     assert gap["date"] == DAY.isoformat() and gap["run_url"] == "http://mlflow/run/1"
     assert "(+1 more)" in gap["message"]
     mv = by_check["missing_venue"]

@@ -72,7 +72,9 @@ def test_ten_minute_quote_gap_fires(lake: Lake) -> None:
     hit = breaches(res).filter(pl.col("check") == "quote_gap")
     assert hit.select("symbol", "venue").rows() == [("AAA", "LITA")]
     assert hit["value"][0] == pytest.approx(720.0)  # 10:59 -> 11:11 ET, seconds
-    assert hit["threshold"][0] == 300.0 and hit["severity"][0] == "warn"
+    # calibrated on the trailing days: 2 x the median longest daily gap (quotes every 60 s)
+    assert hit["threshold"][0] == 120.0 and hit["severity"][0] == "warn"
+    assert "reference days" in hit["message"][0]
     assert "10:59:00" in hit["message"][0]
 
 

@@ -6,7 +6,8 @@ Heavy imports (Prefect, MLflow) happen inside the commands, after the runtime en
 the settings and the command's log file is set up (``sor_pipeline.config.logs``): library logs go to
 ``$SOR_HOME/logs/``, the terminal gets the command's own lines. An expected error (bad input, missing
 drop, failed stage) is one ``error: ...`` line on stderr and exit 1; an unexpected one the same, with
-its traceback in the log file (and on stderr with ``--verbose``).
+its traceback in the log file (and on stderr with ``--verbose``). ``ingest``, ``nightly`` and
+``backfill`` refused because another run holds the date's lock exit 75 ("already running").
 """
 
 from __future__ import annotations
@@ -209,8 +210,12 @@ def ingest_cmd(
     last = parse_date(end, "--end") if end else None
     if last is not None and last < start:
         raise typer.BadParameter(f"{end} is before --date {date_}", param_hint="--end")
+    from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
+
     try:
         days = ingest_flow(start, last, raw)
+    except AlreadyRunning as exc:
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except ValueError as exc:
         fail(str(exc))
     slim = [{"date": d["date"], "raw_dir": d["raw_dir"],
@@ -259,9 +264,12 @@ def nightly_cmd(
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import nightly_flow
     from sor_pipeline.config.faults import StageFailed
+    from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 
     try:
         out = nightly_flow(parse_date(date_) if date_ else None, raw)
+    except AlreadyRunning as exc:
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except StageFailed as exc:
         fail(str(exc))
     if as_json:
@@ -289,9 +297,12 @@ def backfill_cmd(
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import backfill_flow
     from sor_pipeline.config.faults import StageFailed
+    from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 
     try:
         nights = backfill_flow(parse_date(start, "--start"), parse_date(end, "--end"), raw)
+    except AlreadyRunning as exc:
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except StageFailed as exc:
         fail(str(exc))
     emit({"dates": [n["date"] for n in nights], "nights": nights}, as_json)

@@ -203,9 +203,7 @@ def ingest_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Raw drop(s) to validated lake tables, bad rows quarantined with reasons (a Prefect flow run)."""
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
-    from flows.ingest import ingest_flow
-
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     start = parse_date(date_)
     last = parse_date(end, "--end") if end else None
     if last is not None and last < start:
@@ -213,7 +211,10 @@ def ingest_cmd(
     from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 
     try:
-        days = ingest_flow(start, last, raw)
+        with early_lock(s, start if last is None else None, "ingest"):
+            from flows.ingest import ingest_flow
+
+            days = ingest_flow(start, last, raw)
     except AlreadyRunning as exc:
         fail(str(exc), EXIT_ALREADY_RUNNING)
     except ValueError as exc:
@@ -261,13 +262,16 @@ def nightly_cmd(
 ) -> None:
     """The full nightly for one trading date: ingest, features, TCA, monitor, retrain, gate, sandbox,
     promote, report."""
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
-    from flows.nightly import nightly_flow
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from sor_pipeline.config.faults import StageFailed
     from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 
+    day = parse_date(date_) if date_ else None
     try:
-        out = nightly_flow(parse_date(date_) if date_ else None, raw)
+        with early_lock(s, day, "nightly"):
+            from flows.nightly import nightly_flow
+
+            out = nightly_flow(day, raw)
     except AlreadyRunning as exc:
         fail(str(exc), EXIT_ALREADY_RUNNING)
     except StageFailed as exc:
@@ -278,6 +282,17 @@ def nightly_cmd(
         say(f"{out['date']}: skipped ({out['skipped']})")
     else:
         _print_night(out)
+
+
+def early_lock(s: Settings, day: date | None, command: str) -> Any:
+    """The date's run lock taken before Prefect and MLflow are imported, so a second run of a date is
+    refused in a second instead of after the heavy imports (the flow takes it again, re-entrantly; a
+    range or an unknown date is locked per date inside the flow only)."""
+    from contextlib import nullcontext
+
+    from sor_pipeline.storage.locks import date_lock
+
+    return nullcontext() if day is None else date_lock(s, day, command)
 
 
 def _print_night(out: dict[str, Any]) -> None:

@@ -342,13 +342,14 @@ def _run_alive(run: Any) -> bool:
 
 
 def close_stale_runs(settings: Settings, tag: str, value: str, reason: str) -> list[str]:
-    """Mark KILLED every RUNNING run tagged ``tag = value`` whose process is gone, and its RUNNING nested
-    runs, each tagged ``sor.closed_reason``; returns the parent run ids closed. The nightly calls it under
-    its date lock, so a RUNNING run of the same run key is a leftover of a killed night."""
+    """Mark KILLED every run tagged ``tag = value`` (RUNNING, or finished but never registered) whose
+    process is gone, and its RUNNING nested runs, each tagged ``sor.closed_reason``; returns the parent
+    run ids closed. The retrain calls it, under the night's date lock, only when no version carries the
+    run key: a run of the same key is then a leftover of a night killed before it registered."""
     client = configure(settings)
     closed = []
-    for run in search_runs(settings, {tag: value}, status="RUNNING"):
-        if _run_alive(run):
+    for run in search_runs(settings, {tag: value}):
+        if run.info.status == "KILLED" or _run_alive(run):
             continue
         run_id = run.info.run_id
         for child in search_runs(settings, {"mlflow.parentRunId": run_id}, status="RUNNING"):

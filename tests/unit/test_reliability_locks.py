@@ -144,6 +144,8 @@ def test_a_killed_nights_running_runs_are_closed_and_superseded(store: Settings)
         running = client.create_run(exp.experiment_id, tags={**tags, "run_key": "other",
                                                              registry.PID_TAG: str(dead.pid)})
         alive = client.create_run(exp.experiment_id, tags={**tags, registry.PID_TAG: str(live.pid)})
+        unregistered = client.create_run(exp.experiment_id, tags={**tags, registry.PID_TAG: str(dead.pid)})
+        client.set_terminated(unregistered.info.run_id)  # finished, killed before its version was registered
         with registry.parent_run(store, "retrain-2024-03-08", {"run_key": key}) as new_id:
             pass
         assert client.get_run(killed.info.run_id).info.status == "KILLED"
@@ -151,8 +153,11 @@ def test_a_killed_nights_running_runs_are_closed_and_superseded(store: Settings)
         assert client.get_run(child.info.run_id).info.status == "KILLED"  # its venue run too
         assert client.get_run(running.info.run_id).info.status == "RUNNING"  # another run key: untouched
         assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # its process lives: untouched
+        assert client.get_run(unregistered.info.run_id).info.status == "KILLED"
         new = client.get_run(new_id)
-        assert new.info.status == "FINISHED" and new.data.tags[registry.SUPERSEDES_TAG] == killed.info.run_id
+        assert new.info.status == "FINISHED"
+        assert set(new.data.tags[registry.SUPERSEDES_TAG].split(",")) == {killed.info.run_id,
+                                                                          unregistered.info.run_id}
         assert new.data.tags[registry.PID_TAG] == str(os.getpid())
     finally:
         live.kill()

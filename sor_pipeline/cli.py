@@ -261,7 +261,7 @@ def nightly_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The full nightly for one trading date: ingest, features, TCA, monitor, retrain, gate, sandbox,
-    promote, report."""
+    report, then the alias move (last). Exit 75 when a run of the date is already going."""
     s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from sor_pipeline.config.faults import StageFailed
     from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning

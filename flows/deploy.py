@@ -20,7 +20,7 @@ def nightly_deployment(settings: Settings) -> Any:
     return nightly_flow.to_deployment(
         name=DEPLOYMENT_NAME,
         schedule=Cron(settings.orchestration.schedule_cron, timezone=settings.market.timezone),
-        description="sor-pipeline nightly: ingest, features, TCA, monitor, retrain, gate, sandbox, promote, report",
+        description="sor-pipeline nightly: ingest, features, TCA, monitor, retrain, gate, sandbox, report, promote",
         tags=["sor-pipeline", "nightly"],
     )
 

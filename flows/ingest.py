@@ -14,6 +14,7 @@ from sor_pipeline.config.calendar import trading_days
 from sor_pipeline.config.faults import injected_stages, maybe_inject
 from sor_pipeline.ingest.day import INGEST_TABLES, ingest_day, resolve_drop
 from sor_pipeline.storage.lake import TRUTH_DATASET
+from sor_pipeline.storage.locks import date_lock
 
 #: What an ingest writes for a date: its tables, the derived NBBO and the simulator's truth (not the
 #: quarantine, whose records carry the time they were made: the same drop would never give the same key).
@@ -48,7 +49,8 @@ def ingest_flow(start: date, end: date | None = None, raw_dir: str | None = None
     out = []
     _, lake = current()
     for day in days:
-        out.append(lake_cached(ingest_task, lake, day)(day, str(raw), ingest_fingerprint(day, raw)))
+        with date_lock(settings, day, "ingest"):  # one writer per date: a second is refused
+            out.append(lake_cached(ingest_task, lake, day)(day, str(raw), ingest_fingerprint(day, raw)))
     rows = [{"date": s["date"], "table": t, **{k: v[k] for k in ("read", "written", "quarantined")}}
             for s in out for t, v in s["tables"].items()]
     create_table_artifact(rows, key="ingest-summary", description="Rows read, written and quarantined per table")

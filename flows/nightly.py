@@ -2,10 +2,12 @@
 
 ingest -> features -> tca -> monitor (an error-level breach stops here) -> retrain (train, walk-forward
 backtest, gate; the challenger is registered but not promoted) -> sandbox (the challenger, loaded as
-the live router loads it, routes a simulated day) -> promote (alias moves only if gate and sandbox
-pass) -> report, and a Prefect artifact summarising the night. A failing stage raises
-:class:`StageFailed` naming the stage and the date; nothing after it runs, so nothing is promoted,
-and a re-run resumes from the failed stage (finished stages are cached on their data).
+the live router loads it, routes a simulated day) -> report -> the night's run in MLflow (the decision
+stated) -> promote (the alias moves last, only if gate and sandbox pass), and a Prefect artifact
+summarising the night. A failing stage raises :class:`StageFailed` naming the stage and the date;
+nothing after it runs, so nothing is promoted, and a re-run resumes from the failed stage (finished
+stages are cached on their data). The whole night holds the date's run lock
+(:mod:`sor_pipeline.storage.locks`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ from flows.stages import (
 )
 from sor_pipeline.config.calendar import is_trading_day, market_today, trading_days
 from sor_pipeline.config.faults import StageFailed, injected_stages, maybe_inject
+from sor_pipeline.config.settings import Settings
 from sor_pipeline.promotion.champion import champion_at_start, champion_reference
 from sor_pipeline.promotion.data_checks import data_checks_passed
+from sor_pipeline.promotion.retrain import plan_promotion
 from sor_pipeline.reporting.nightly_summary import night_markdown, night_summary
+from sor_pipeline.storage.lake import Lake
+from sor_pipeline.storage.locks import date_lock
 
 T = TypeVar("T")
 FEATURE_INPUTS = ["child_orders", "parent_orders", "fills", "nbbo", "depth", "trades", "venues"]
@@ -57,7 +63,8 @@ def _registry(fn: Callable[[], T]) -> T:
 @flow(name="sor-nightly", log_prints=True)
 def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[str, Any]:
     """Run the whole night for trading date ``day`` (default: today in the market's time zone, as the
-    schedule calls it after the close) from the drop under ``raw_dir`` (default ``$SOR_HOME/raw``).
+    schedule calls it after the close) from the drop under ``raw_dir`` (default ``$SOR_HOME/raw``),
+    holding the date's run lock (a second night of the same date raises ``AlreadyRunning``).
     Returns the JSON summary (docs/DESIGN.md ``nightly`` fields)."""
     injected_stages()  # refuse a misspelt SOR_INJECT_FAULT before anything runs
     settings, lake = current()
@@ -65,7 +72,11 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
         day = market_today(settings.market.timezone)
         if not is_trading_day(day, settings.market.holidays, settings.market.calendar):
             return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
-    raw = Path(raw_dir) if raw_dir else settings.raw_root
+    with date_lock(settings, day, "nightly"):
+        return _night(settings, lake, day, Path(raw_dir) if raw_dir else settings.raw_root)
+
+
+def _night(settings: Settings, lake: Lake, day: date, raw: Path) -> dict[str, Any]:
     registry_before = _run("registry", day, lambda: _registry(lambda: champion_reference(settings, day)))
 
     ingest = _run("ingest", day, lambda: lake_cached(ingest_task, lake, day)(
@@ -92,22 +103,30 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
     retrain = _run("retrain", day, lambda: run_retrain_flow(
         day, lake_fingerprint(lake, ["features"], window) + f":{champion_before}", data_checks_ok))
     sandbox: dict[str, Any] | None = None
-    moved = {"promoted": False, "demoted": False}
-    if retrain["challenger_version"]:
-        if retrain["gate_passed"] and settings.sandbox.enabled:
-            diff = retrain.get("cost_diff_bps")
-            sandbox = _run("sandbox", day, lambda: sandbox_task(day, retrain["challenger_version"], champion_before,
-                                                                diff if diff == diff else None))
-        moved = _run("promote", day, lambda: promote_task(day, retrain, sandbox))
-    promoted = moved["promoted"]
+    challenger = retrain["challenger_version"]
+    if challenger and retrain["gate_passed"] and settings.sandbox.enabled:
+        diff = retrain.get("cost_diff_bps")
+        sandbox = _run("sandbox", day, lambda: sandbox_task(day, challenger, champion_before,
+                                                            diff if diff == diff else None))
+    # the decision is stated (report, summary, the night's run) before the alias moves; the move is last
+    plan = (_run("registry", day, lambda: plan_promotion(settings, retrain, sandbox))
+            if challenger else {"promoted": False, "demoted": False})
+    current_champion = _run("registry", day, lambda: registry.champion_version(settings))
+    routes_tomorrow = challenger if plan["promoted"] else None if plan["demoted"] else current_champion
     report = _run("report", day, lambda: report_task(day, day))
     summary = night_summary(day, ingest=ingest, features=features, tca=tca, monitor=monitor, retrain=retrain,
-                            sandbox=sandbox, promoted=promoted, champion_version=registry.champion_version(settings),
+                            sandbox=sandbox, promoted=plan["promoted"], champion_version=routes_tomorrow,
                             report=report)
-    summary.update(demoted=moved["demoted"], action=retrain.get("action", "keep"),
-                   data_checks_ok=data_checks_ok, routes_tomorrow=registry.champion_version(settings) or "static")
+    summary.update(demoted=plan["demoted"], action=retrain.get("action", "keep"),
+                   data_checks_ok=data_checks_ok, routes_tomorrow=routes_tomorrow or "static")
     summary["run_id"] = _run("registry", day, lambda: _registry(lambda: registry.log_night(
         settings, day.isoformat(), summary["run_id"], monitor=monitor, summary=summary)))
+    if challenger:
+        try:
+            _run("promote", day, lambda: promote_task(day, retrain, sandbox))
+        except StageFailed:
+            registry.mark_not_applied(settings, summary["run_id"])
+            raise
     create_markdown_artifact(night_markdown(summary), key=f"nightly-{day.isoformat()}",
                              description=f"sor-pipeline nightly {day.isoformat()}")
     return summary

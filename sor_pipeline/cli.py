@@ -6,7 +6,8 @@ Heavy imports (Prefect, MLflow) happen inside the commands, after the runtime en
 the settings and the command's log file is set up (``sor_pipeline.config.logs``): library logs go to
 ``$SOR_HOME/logs/``, the terminal gets the command's own lines. An expected error (bad input, missing
 drop, failed stage) is one ``error: ...`` line on stderr and exit 1; an unexpected one the same, with
-its traceback in the log file (and on stderr with ``--verbose``).
+its traceback in the log file (and on stderr with ``--verbose``). ``ingest``, ``nightly`` and
+``backfill`` refused because another run holds the date's lock exit 75 ("already running").
 """
 
 from __future__ import annotations
@@ -214,15 +215,21 @@ def ingest_cmd(
             raise typer.BadParameter(str(exc), param_hint="--mapping") from exc
         os.environ["SOR_INGEST_MAPPING"] = str(Path(mapping).resolve())
         get_settings.cache_clear()
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
-    from flows.ingest import ingest_flow
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
 
     start = parse_date(date_)
     last = parse_date(end, "--end") if end else None
     if last is not None and last < start:
         raise typer.BadParameter(f"{end} is before --date {date_}", param_hint="--end")
+    from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
+
     try:
-        days = ingest_flow(start, last, raw)
+        with early_lock(s, start if last is None else None, "ingest"):
+            from flows.ingest import ingest_flow
+
+            days = ingest_flow(start, last, raw)
+    except AlreadyRunning as exc:
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except ValueError as exc:
         fail(str(exc))
     slim = [{"date": d["date"], "raw_dir": d["raw_dir"],
@@ -283,13 +290,19 @@ def nightly_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The full nightly for one trading date: ingest, features, TCA, monitor, retrain, gate, sandbox,
-    promote, report."""
-    settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
-    from flows.nightly import nightly_flow
+    report, then the alias move (last). Exit 75 when a run of the date is already going."""
+    s = settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from sor_pipeline.config.faults import StageFailed
+    from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 
+    day = parse_date(date_) if date_ else None
     try:
-        out = nightly_flow(parse_date(date_) if date_ else None, raw)
+        with early_lock(s, day, "nightly"):
+            from flows.nightly import nightly_flow
+
+            out = nightly_flow(day, raw)
+    except AlreadyRunning as exc:
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except StageFailed as exc:
         fail(str(exc))
     if as_json:
@@ -298,6 +311,17 @@ def nightly_cmd(
         say(f"{out['date']}: skipped ({out['skipped']})")
     else:
         _print_night(out)
+
+
+def early_lock(s: Settings, day: date | None, command: str) -> Any:
+    """The date's run lock taken before Prefect and MLflow are imported, so a second run of a date is
+    refused in a second instead of after the heavy imports (the flow takes it again, re-entrantly; a
+    range or an unknown date is locked per date inside the flow only)."""
+    from contextlib import nullcontext
+
+    from sor_pipeline.storage.locks import date_lock
+
+    return nullcontext() if day is None else date_lock(s, day, command)
 
 
 def _print_night(out: dict[str, Any]) -> None:
@@ -317,9 +341,12 @@ def backfill_cmd(
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
     from flows.nightly import backfill_flow
     from sor_pipeline.config.faults import StageFailed
+    from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 
     try:
         nights = backfill_flow(parse_date(start, "--start"), parse_date(end, "--end"), raw)
+    except AlreadyRunning as exc:
+        fail(str(exc), EXIT_ALREADY_RUNNING)
     except StageFailed as exc:
         fail(str(exc))
     emit({"dates": [n["date"] for n in nights], "nights": nights}, as_json)

@@ -48,5 +48,43 @@ def injected_stages() -> set[str]:
 def maybe_inject(stage: str) -> None:
     if stage not in STAGES:
         raise FaultConfigError(f"maybe_inject: {stage!r} is not a nightly stage ({', '.join(STAGES)})")
+    maybe_pause(stage)
     if stage in injected_stages():
         raise InjectedFault(f"fault injected into stage '{stage}' ({FAULT_ENV})")
+
+
+# --------------------------------------------------------------------------------------------------
+# pause points: land a kill -9 (or a broken store) at a known point of a real run, deterministically
+PAUSE_ENV = "SOR_PAUSE_AT"
+PAUSE_DIR_ENV = "SOR_PAUSE_DIR"
+#: Points inside the long stages, besides the stage starts (:data:`STAGES`): inside the retrain's MLflow
+#: parent run once its venue runs are logged, and a lake partition staged but not yet published.
+INNER_POINTS = ("retrain-run", "lake-publish")
+_PAUSE_SEEN: dict[str, int] = {}
+
+
+def maybe_pause(point: str) -> None:
+    """With ``SOR_PAUSE_AT=<point>[:<n>]`` (a stage name or one of :data:`INNER_POINTS`; ``n``: the n-th
+    time the point is reached, default 1) and ``SOR_PAUSE_DIR=<dir>``: write ``<dir>/<point>.paused``
+    holding this pid, then wait until ``<dir>/<point>.resume`` exists. Tests and drills kill the process
+    there, or break a store and let it go on. Does nothing unless both variables are set."""
+    spec, folder = os.environ.get(PAUSE_ENV, ""), os.environ.get(PAUSE_DIR_ENV, "")
+    if not spec or not folder:
+        return
+    name, _, nth = spec.partition(":")
+    if name not in (*STAGES, *INNER_POINTS):
+        known = ", ".join((*STAGES, *INNER_POINTS))
+        raise FaultConfigError(f"{PAUSE_ENV} names unknown point {name!r}; known: {known}")
+    if name != point:
+        return
+    _PAUSE_SEEN[point] = _PAUSE_SEEN.get(point, 0) + 1
+    if _PAUSE_SEEN[point] != int(nth or 1):
+        return
+    import time
+    from pathlib import Path
+
+    base = Path(folder)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / f"{point}.paused").write_text(str(os.getpid()))
+    while not (base / f"{point}.resume").exists():
+        time.sleep(0.05)

@@ -14,6 +14,7 @@ version with the key exists, its summary is returned and nothing is trained or r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -178,25 +179,29 @@ def skipped_result(day: date, reason: str) -> RetrainResult:
                          reasons=[reason], cost_source="", run_key="", data_hash="")
 
 
-def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
-                       sandbox: dict[str, Any] | None) -> dict[str, bool]:
-    """Carry out the night's decision on the registry, last: promote the challenger when the gate said
-    so and the sandbox passed (or was not required); demote the champion (static routes tomorrow) when
-    the gate said so. Every move is written to the alias ledger with its evidence; the outcome is
-    recorded on the challenger version either way. Returns ``{"promoted": .., "demoted": ..}``."""
+def plan_promotion(settings: Settings, retrain: dict[str, Any], sandbox: dict[str, Any] | None) -> dict[str, bool]:
+    """What :func:`finalize_promotion` will do, without doing it: ``{"promoted": .., "demoted": ..}``.
+    The nightly states this decision in its report and run before the alias moves (the move is last)."""
     version = retrain.get("challenger_version") or ""
     action = retrain.get("action", "keep")
     sandbox_ok = sandbox is None or bool(sandbox.get("passed"))
     promoted = action == "promote" and bool(retrain.get("gate_passed")) and sandbox_ok and bool(version)
     demoted = action == "demote" and registry.champion_version(settings) is not None
+    return {"promoted": promoted, "demoted": demoted}
+
+
+def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
+                       sandbox: dict[str, Any] | None) -> dict[str, bool]:
+    """Carry out the night's decision on the registry, last: promote the challenger when the gate said
+    so and the sandbox passed (or was not required); demote the champion (static routes tomorrow) when
+    the gate said so. The outcome is recorded on the challenger version first, then the alias moves
+    (written to the alias ledger with its evidence); if the move fails, the version's ``promoted`` tag
+    says ``not applied``. Returns ``{"promoted": .., "demoted": ..}``."""
+    version = retrain.get("challenger_version") or ""
+    plan = plan_promotion(settings, retrain, sandbox)
+    promoted, demoted = plan["promoted"], plan["demoted"]
     evidence = retrain.get("evidence") or {}
     reason = "; ".join(retrain.get("reasons") or [])
-    if promoted:
-        registry.promote_version(settings, version, day, reason, evidence)
-    elif demoted and evidence.get("demote_to") == "previous" and registry.previous_version(settings):
-        registry.restore_previous(settings, day, reason, evidence)
-    elif demoted:
-        registry.demote_champion(settings, day, reason, evidence)
     if version:
         tags = {"promoted": str(promoted).lower(), "demoted_champion": str(demoted).lower()}
         if sandbox is not None:
@@ -204,7 +209,19 @@ def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
         registry.set_version_tags(settings, version, tags)
         registry.describe_version(settings, version,
                                   registry.describe_night(_reuse(settings, version).as_dict(), sandbox))
-    return {"promoted": promoted, "demoted": demoted}
+    try:
+        if promoted:
+            registry.promote_version(settings, version, day, reason, evidence)
+        elif demoted and evidence.get("demote_to") == "previous" and registry.previous_version(settings):
+            registry.restore_previous(settings, day, reason, evidence)
+        elif demoted:
+            registry.demote_champion(settings, day, reason, evidence)
+    except Exception:
+        if version and (promoted or demoted):
+            with contextlib.suppress(Exception):  # best effort: the store that refused the move may refuse this
+                registry.set_version_tags(settings, version, {"promoted": "not applied"})
+        raise
+    return plan
 
 
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,

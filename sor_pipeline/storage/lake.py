@@ -33,6 +33,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas import TABLE_SCHEMAS, columns_of
+from sor_pipeline.config.faults import maybe_pause
 from sor_pipeline.storage.validation import Split, validate_split
 
 #: The simulator's ground truth (true expected cost of every venue per child): graders read it; nothing
@@ -346,6 +347,7 @@ class Lake:
         if target.exists():
             old.parent.mkdir(parents=True, exist_ok=True)
             os.rename(target, old)
+        maybe_pause("lake-publish")  # drills: the old partition is in trash, the new one not yet in place
         os.rename(stage, target)
         _fsync_dir(target.parent)
         if old.exists():

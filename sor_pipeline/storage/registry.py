@@ -19,11 +19,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,6 +48,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from sor_pipeline.config.faults import maybe_pause
 from sor_pipeline.config.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -168,7 +171,14 @@ def parent_run(settings: Settings, run_name: str, tags: Mapping[str, str]) -> It
     """Start the retrain's parent run; yields its run id. When ``tags`` carry ``train_window`` and
     ``data_hash`` (a run that trains), that window is logged as the run's dataset input."""
     configure(settings)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+    run_tags = {**tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    if tags.get("run_key"):
+        stale = close_stale_runs(settings, "run_key", str(tags["run_key"]),
+                                 f"superseded: the process running it died before it finished; "
+                                 f"re-run of {run_name}")
+        if stale:
+            run_tags[SUPERSEDES_TAG] = ",".join(stale)
+    with mlflow.start_run(run_name=run_name, tags=run_tags) as run:
         if tags.get("train_window") and tags.get("data_hash"):
             log_training_window(settings, tags["train_window"], tags["data_hash"])
         yield run.info.run_id
@@ -192,7 +202,7 @@ def log_night(settings: Settings, day: str, run_id: str | None, *, monitor: Mapp
     if run_id is None:
         exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
         assert exp is not None
-        found = client.search_runs([exp.experiment_id], f"tags.mlflow.runName = 'nightly-{day}'", max_results=1)
+        found = search_runs(settings, {"mlflow.runName": f"nightly-{day}"}, max_results=1)
         run_id = found[0].info.run_id if found else client.create_run(
             exp.experiment_id, run_name=f"nightly-{day}", tags={"day": day, "verdict": "skipped"}).info.run_id
         client.set_terminated(run_id)
@@ -203,6 +213,15 @@ def log_night(settings: Settings, day: str, run_id: str | None, *, monitor: Mapp
             client.log_metric(run_id, f"monitor_{severity}", float(n))
     client.set_tag(run_id, "monitor_must_stop", str(bool(monitor.get("must_stop"))).lower())
     return run_id
+
+
+def mark_not_applied(settings: Settings, run_id: str | None) -> None:
+    """Tag the night's run ``decision_applied = false`` (its alias move failed after the decision was
+    logged). Best effort: the store that refused the move may refuse this too; the night fails anyway."""
+    if not run_id:
+        return
+    with contextlib.suppress(Exception):  # the move's own error is the one the night reports
+        configure(settings).set_tag(run_id, "decision_applied", "false")
 
 
 def log_params(params: Mapping[str, Any]) -> None:
@@ -247,6 +266,7 @@ def log_venue_runs(reports: Sequence[Any], params: Mapping[str, Any],
                 mlflow.log_figure(fig, name)
                 plt.close(fig)
             out[rep.venue] = run.info.run_id
+            maybe_pause("retrain-run")  # drills: a kill here leaves the parent and this venue run RUNNING
     return out
 
 
@@ -260,6 +280,101 @@ def training_view_path(settings: Settings) -> str:
     client = configure(settings)
     exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
     return f"/#/experiments/{exp.experiment_id}{query}" if exp is not None else f"/#/experiments{query}"
+
+
+# --------------------------------------------------------------------------------------------------
+# quote-safe searches and stale runs
+#: Tags every parent run carries: the process and host that ran it (to tell a dead run from a live one).
+PID_TAG, HOST_TAG = "sor.pid", "sor.host"
+#: Tag of a run closed because its process died, and of the run that replaced it (comma list of ids).
+CLOSED_TAG, SUPERSEDES_TAG = "sor.closed_reason", "sor.supersedes"
+
+
+def quote_literal(value: str) -> str | None:
+    """``value`` as a string literal of an MLflow filter, or None when no literal can hold it: MLflow's
+    grammar has no escape, so a value is quoted with the quote character it does not contain, and one
+    holding both ``'`` and ``"`` cannot be written (callers then filter on the client)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return None
+
+
+def _clauses(pairs: Mapping[str, str], prefix: str) -> list[str]:
+    """Equality clauses for the pairs a literal can hold (the rest are checked after the search)."""
+    parts = []
+    for key, value in pairs.items():
+        literal = quote_literal(str(value))
+        if literal is not None and "`" not in key:
+            parts.append(f"{prefix}`{key}` = {literal}")
+    return parts
+
+
+def search_versions(settings: Settings, tags: Mapping[str, str]) -> list[Any]:
+    """Versions of ``settings.mlflow.model_name`` whose tags equal ``tags`` exactly (any characters in
+    the name or the values: what a filter literal cannot hold is matched here, not in the filter)."""
+    client = configure(settings)
+    name = settings.mlflow.model_name
+    name_literal = quote_literal(name)
+    parts = [f"name = {name_literal}"] if name_literal is not None else []
+    parts.extend(_clauses(tags, "tag."))
+    try:
+        found = client.search_model_versions(" and ".join(parts) or None)
+    except MlflowException:
+        return []
+    return [mv for mv in found if mv.name == name and all(mv.tags.get(k) == str(v) for k, v in tags.items())]
+
+
+def search_runs(settings: Settings, tags: Mapping[str, str], status: str | None = None,
+                max_results: int = 1000) -> list[Any]:
+    """Runs of the experiment whose tags equal ``tags`` exactly (and in ``status``, e.g. ``RUNNING``);
+    quote-safe as :func:`search_versions`."""
+    client = configure(settings)
+    exp = client.get_experiment_by_name(settings.mlflow.experiment_name)
+    if exp is None:
+        return []
+    parts = _clauses(tags, "tags.")
+    exact = len(parts) == len(tags)  # every pair is in the filter: the store's limit is ours
+    if status:
+        parts.append(f"attributes.status = '{status}'")
+    found = client.search_runs([exp.experiment_id], " and ".join(parts), max_results=max_results if exact else 50000)
+    return [r for r in found if all(r.data.tags.get(k) == str(v) for k, v in tags.items())
+            and (status is None or r.info.status == status)][:max_results]
+
+
+def _run_alive(run: Any) -> bool:
+    """True when ``run`` was started by a process that still runs on this host (not ours)."""
+    pid, host = run.data.tags.get(PID_TAG, ""), run.data.tags.get(HOST_TAG, "")
+    if not pid.isdigit() or host != socket.gethostname() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_stale_runs(settings: Settings, tag: str, value: str, reason: str) -> list[str]:
+    """Mark KILLED every run tagged ``tag = value`` (RUNNING, or finished but never registered) whose
+    process is gone, and its RUNNING nested runs, each tagged ``sor.closed_reason``; returns the parent
+    run ids closed. The retrain calls it, under the night's date lock, only when no version carries the
+    run key: a run of the same key is then a leftover of a night killed before it registered."""
+    client = configure(settings)
+    closed = []
+    for run in search_runs(settings, {tag: value}):
+        if run.info.status == "KILLED" or _run_alive(run):
+            continue
+        run_id = run.info.run_id
+        for child in search_runs(settings, {"mlflow.parentRunId": run_id}, status="RUNNING"):
+            client.set_tag(child.info.run_id, CLOSED_TAG, f"parent run {run_id} closed: {reason}")
+            client.set_terminated(child.info.run_id, "KILLED")
+        client.set_tag(run_id, CLOSED_TAG, reason)
+        client.set_terminated(run_id, "KILLED")
+        closed.append(run_id)
+    return closed
 
 
 # --------------------------------------------------------------------------------------------------
@@ -354,11 +469,7 @@ def version_tags(settings: Settings, version: str) -> dict[str, str]:
 
 def find_version(settings: Settings, tag: str, value: str) -> str | None:
     """The newest version of ``settings.mlflow.model_name`` whose tag ``tag`` equals ``value``, or None."""
-    client = configure(settings)
-    try:
-        found = client.search_model_versions(f"name='{settings.mlflow.model_name}' and tag.`{tag}`='{value}'")
-    except MlflowException:
-        return None
+    found = search_versions(settings, {tag: value})
     versions = sorted((int(mv.version) for mv in found), reverse=True)
     return str(versions[0]) if versions else None
 
@@ -536,11 +647,7 @@ def restore_previous(settings: Settings, night: str, reason: str, evidence: Mapp
 
 def judged_nights(settings: Settings) -> list[str]:
     """The trading dates (``day`` tag) of every registered challenger, i.e. every night that judged one."""
-    client = configure(settings)
-    try:
-        found = client.search_model_versions(f"name={json.dumps(settings.mlflow.model_name)}")
-    except MlflowException:
-        return []
+    found = search_versions(settings, {})
     return sorted({str(mv.tags.get("day")) for mv in found if mv.tags.get("day")})
 
 

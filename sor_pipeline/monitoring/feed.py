@@ -7,7 +7,8 @@ Checks (``category`` = ``feed``), one or more rows each, see :func:`sor_pipeline
   (today / median), thresholds ``row_count_{warn,error}_{low,high}``.
 - ``missing_venue``: a venue of the venues reference (the date's, else the latest earlier one) or of
   the trailing partitions that is absent today: quoting venues (LIT/ECN, or seen in trailing quotes)
-  must quote; venues that got orders on trailing days must get orders. value = 1 per missing venue.
+  must quote; dark venues that got orders on trailing days must get orders (a quoting venue the router
+  sent nothing today is its choice, not a gap). value = 1 per missing venue.
 - ``quote_gap``: longest gap between consecutive quotes of a (symbol, venue) within the session
   (09:30-16:00 market time, edges included), seconds, against a per-venue threshold calibrated on the
   venue's own trailing days (``quote_gap_margin`` x the median longest daily gap; a feed that quotes a
@@ -122,7 +123,10 @@ def check_missing_venues(day: date, lake: Lake, cfg: MonitorSettings) -> list[di
         quoting = (ref.get(venue) not in (None, "DARK")) or venue in trail_quotes
         if quoting and lake.exists("quotes", day) and venue not in today_quotes:
             missing.append("quotes")
-        if venue in trail_orders and lake.exists("child_orders", day) and venue not in today_orders:
+        # a quoting venue without orders today is the router's choice (it learned to avoid it), not a feed
+        # gap; a dark venue shows only through its orders
+        if (venue in trail_orders and lake.exists("child_orders", day) and venue not in today_orders
+                and not (quoting and venue in today_quotes)):
             missing.append("child_orders")
         if venue in ref and not quoting and venue not in trail_orders and venue not in today_orders | today_quotes:
             missing.append("child_orders")

@@ -385,7 +385,7 @@ def report_cmd(
 def demo_cmd(
     start: Annotated[str, typer.Option("--start", help="First simulated trading date.")] = "2024-03-04",
     days: Annotated[int, typer.Option(
-        "--days", min=1, help="Trading days to run (16 shows the first champion, a regime shift, the recovery).")] = 16,
+        "--days", min=1, help="Trading days to run (20: the warm-up, the first champion, two regime shifts).")] = 20,
     seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default: the scenario's, "
                                                             "else 7).")] = None,
     symbols: Annotated[int | None, typer.Option("--symbols", min=1, help="Simulated symbols (default: the "

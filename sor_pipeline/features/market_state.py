@@ -15,7 +15,12 @@ import polars as pl
 
 from schemas._types import TS_NS_UTC
 from schemas.market import DEPTH_LEVELS
-from sor_pipeline.config.calendar import SESSION_LEN_S, SESSION_OPEN_S
+from sor_pipeline.config.calendar import (
+    DEFAULT_CALENDAR,
+    SESSION_LEN_S,
+    SESSION_OPEN_S,
+    early_close_lengths_s,
+)
 from sor_pipeline.features.asof import NS_PER_S, AsofIndex, Derived, Hits, for_groups, sort_probes
 
 #: Value columns of the NBBO state (:func:`nbbo_state`): prices and ``cum_r2``.
@@ -174,9 +179,13 @@ def depth_state(depth: pl.DataFrame | pl.LazyFrame, codes: pl.DataFrame) -> Book
     return BookIndex(codes, n_venues, AsofIndex(keys, d["ts"], key, d.select(DEPTH_STATE_COLUMNS)))
 
 
-def time_of_day(ts: str, timezone: str = "America/New_York") -> pl.Expr:
-    """Fraction of the 09:30-16:00 session (in ``timezone``) elapsed at ``ts``, clipped to [0, 1]."""
+def time_of_day(ts: str, timezone: str = "America/New_York", calendar: str = DEFAULT_CALENDAR) -> pl.Expr:
+    """Fraction of the day's session (in ``timezone``) elapsed at ``ts``, clipped to [0, 1]: from the
+    regular open, over the day's session length from the exchange calendar (a half-day closes early)."""
     local = pl.col(ts).dt.convert_time_zone(timezone)
     secs = (local.dt.hour().cast(pl.Float64) * 3600.0 + local.dt.minute().cast(pl.Float64) * 60.0
             + local.dt.second().cast(pl.Float64) + local.dt.nanosecond().cast(pl.Float64) / 1e9)
-    return ((secs - SESSION_OPEN_S) / SESSION_LEN_S).clip(0.0, 1.0)
+    early = early_close_lengths_s(calendar)
+    length = (local.dt.date().replace_strict(list(early), list(early.values()), default=float(SESSION_LEN_S),
+                                             return_dtype=pl.Float64) if early else pl.lit(float(SESSION_LEN_S)))
+    return ((secs - SESSION_OPEN_S) / length).clip(0.0, 1.0)

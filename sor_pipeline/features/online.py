@@ -11,21 +11,21 @@ Units and signs (``s`` = +1 BUY, -1 SELL): ``limit_distance_bps`` = s*(limit_px 
 ``spread_bps`` = (ask - bid)/mid*1e4; ``imbalance_5`` = (bid5 - ask5)/(bid5 + ask5) on the consolidated
 lit book; ``rvol_5m_bps`` = sqrt(sum of squared mid log-returns over the trailing window)*1e4;
 ``size_vs_top3`` = qty / far-side shares at levels 1..3; ``rel_size_adv`` = qty / ADV (shares/day);
-``time_of_day`` = fraction of the 09:30-16:00 session elapsed (local market time), clipped to [0, 1].
+``time_of_day`` = fraction of the day's session elapsed (local market time; a half-day closes early), clipped to [0, 1].
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
 from schemas.features import FEATURE_COLUMNS, MODEL_FEATURES
-from sor_pipeline.config.calendar import SESSION_LEN_S, SESSION_OPEN_S
+from sor_pipeline.config.calendar import DEFAULT_CALENDAR, SESSION_LEN_S, SESSION_OPEN_S, early_close_lengths_s
 from sor_pipeline.features.decision import URGENCY_CODES, VENUE_STAT_COLUMNS
 from sor_pipeline.features.request import NAN, NS_PER_S, MarketSnapshot, Order
 
@@ -45,9 +45,20 @@ class TimeOfDay:
     """``time_of_day`` for UTC epoch-ns timestamps, with the zone's UTC offset cached per UTC hour
     (offsets only change on hour boundaries), so one call costs ~0.3 µs after the first."""
 
-    def __init__(self, timezone: str = "America/New_York") -> None:
+    def __init__(self, timezone: str = "America/New_York", calendar: str = DEFAULT_CALENDAR) -> None:
         self.zone = ZoneInfo(timezone)
+        self.calendar = calendar
         self._offsets: dict[int, int] = {}
+        self._lengths: dict[int, float] = {}
+
+    def length_s(self, local_day: int) -> float:
+        """Session length (s) of the local day ``local_day`` (days since 1970-01-01): the calendar's,
+        shorter on a half-day; cached per day."""
+        out = self._lengths.get(local_day)
+        if out is None:
+            day = date(1970, 1, 1) + timedelta(days=local_day)
+            out = self._lengths[local_day] = float(early_close_lengths_s(self.calendar).get(day, SESSION_LEN_S))
+        return out
 
     def offset_ns(self, ts_ns: int) -> int:
         hour = ts_ns // _HOUR_NS
@@ -62,7 +73,7 @@ class TimeOfDay:
         """Fraction of the session elapsed at ``ts_ns``, in [0, 1] (same float steps as the batch)."""
         local = ts_ns + self.offset_ns(ts_ns)
         secs = float((local // NS_PER_S) % _DAY_S) + float(local % NS_PER_S) / 1e9
-        return min(max((secs - SESSION_OPEN_S) / SESSION_LEN_S, 0.0), 1.0)
+        return min(max((secs - SESSION_OPEN_S) / self.length_s(local // (_DAY_S * NS_PER_S)), 0.0), 1.0)
 
 
 def order_features(order: Order, snap: MarketSnapshot, tod: TimeOfDay) -> tuple[float, ...]:
@@ -156,7 +167,9 @@ def order_features_columns(*, buy: np.ndarray, qty: np.ndarray, is_mkt: np.ndarr
     hours, inverse = np.unique(ts // _HOUR_NS, return_inverse=True)
     local = ts + np.array([tod.offset_ns(int(h) * _HOUR_NS) for h in hours], dtype=np.int64)[inverse]
     secs = ((local // NS_PER_S) % _DAY_S).astype(np.float64) + (local % NS_PER_S).astype(np.float64) / 1e9
-    out[:, 10] = np.clip((secs - SESSION_OPEN_S) / SESSION_LEN_S, 0.0, 1.0)
+    days, day_idx = np.unique(local // (_DAY_S * NS_PER_S), return_inverse=True)
+    length = np.array([tod.length_s(int(d)) for d in days], dtype=np.float64)[day_idx]
+    out[:, 10] = np.clip((secs - SESSION_OPEN_S) / length, 0.0, 1.0)
     return out
 
 

@@ -63,7 +63,7 @@ def test_stripped_reads_as_the_full_log_less_router_fields(stripped: Path) -> No
     assert_frame_equal(kids_std.drop(ROUTER + lineage), kids.drop(ROUTER + lineage))
     # dark fills without 851 have a null required column until the venue reference completes them, so
     # they keep their FIX line for the quarantine (``_raw_row``); the parsed columns are what compare
-    f, f_std = full.tables["fills"].drop(lineage), std.tables["fills"].drop(lineage + ["_raw_row"], strict=False)
+    f, f_std = full.tables["fills"].drop(lineage), std.tables["fills"].drop([*lineage, "_raw_row"], strict=False)
     # 12/13 reproduce 20007 FeeBps; 851 has no midpoint value, so dark fills read null until the venue fills it
     assert f_std.filter(pl.col("liquidity").is_null()).height == f.filter(pl.col("liquidity") == "MID").height > 0
     assert_frame_equal(f_std.with_columns(pl.col("liquidity").fill_null("MID")), f, check_exact=False, rtol=1e-12)

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -65,3 +65,19 @@ def test_simulated_half_day_has_no_event_after_the_early_close() -> None:
         for col, dtype in frame.schema.items():
             if isinstance(dtype, pl.Datetime) and frame.height and frame[col].max() is not None:
                 assert frame[col].max() <= close, (table, col)
+
+
+def test_time_of_day_runs_over_the_half_days_session_in_batch_and_online() -> None:
+    """Noon New York is 2.5 h into the session: 2.5 / 6.5 of a regular day, 2.5 / 3.5 of the half-day
+    after Thanksgiving (13:00 close), the same in the batch features and the live router's."""
+    import polars as pl
+
+    from sor_pipeline.features.market_state import time_of_day
+    from sor_pipeline.features.online import TimeOfDay
+
+    noon = pl.Series("ts", [datetime(2024, 11, 27, 17, 0), datetime(2024, 11, 29, 17, 0)]).dt.replace_time_zone("UTC")
+    batch = pl.DataFrame({"ts": noon.cast(pl.Datetime("ns", "UTC"))}).select(time_of_day("ts"))["ts"].to_list()
+    assert batch == pytest.approx([2.5 / 6.5, 2.5 / 3.5])
+    tod = TimeOfDay()
+    online = [tod(int(t)) for t in noon.cast(pl.Datetime("ns", "UTC")).cast(pl.Int64).to_list()]
+    assert online == pytest.approx(batch)

@@ -12,6 +12,7 @@ stages are cached on their data). The whole night holds the date's run lock
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -38,6 +39,7 @@ from sor_pipeline.promotion.champion import champion_at_start, champion_referenc
 from sor_pipeline.promotion.data_checks import data_checks_passed
 from sor_pipeline.promotion.retrain import plan_promotion
 from sor_pipeline.reporting.nightly_summary import night_markdown, night_summary
+from sor_pipeline.reporting.render import mark_not_applied
 from sor_pipeline.storage.lake import Lake
 from sor_pipeline.storage.locks import date_lock
 
@@ -124,8 +126,11 @@ def _night(settings: Settings, lake: Lake, day: date, raw: Path) -> dict[str, An
     if challenger:
         try:
             _run("promote", day, lambda: promote_task(day, retrain, sandbox))
-        except StageFailed:
+        except StageFailed as exc:
             registry.mark_not_applied(settings, summary["run_id"])
+            if report.get("html") and report.get("pdf"):
+                with contextlib.suppress(Exception):  # the failure being reported matters more than the stamp
+                    mark_not_applied(Path(report["html"]), Path(report["pdf"]), day, str(exc.__cause__ or exc))
             raise
     create_markdown_artifact(night_markdown(summary), key=f"nightly-{day.isoformat()}",
                              description=f"sor-pipeline nightly {day.isoformat()}")

@@ -277,3 +277,26 @@ def write_index(out: Path, summ: dict[str, Any] | None = None) -> Path:
     tmp.write_text(env.get_template("index.html.j2").render(title=f"{TITLE}s", css=css, rows=rows), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+NOT_APPLIED_CLASS = "not-applied"
+
+
+def mark_not_applied(html_path: Path | str, pdf_path: Path | str, night: date, reason: str) -> None:
+    """Stamp a written report "decision NOT APPLIED" (the night's alias move failed after the report stated
+    the decision): a banner at the top of the HTML, and the PDF rendered again from it."""
+    import html as html_lib
+
+    path = Path(html_path)
+    text = path.read_text(encoding="utf-8")
+    if f'class="{NOT_APPLIED_CLASS}"' in text:
+        return
+    banner = (f'<div class="{NOT_APPLIED_CLASS}" style="border:3px solid #b00020;color:#b00020;padding:8pt;'
+              f'margin:0 0 10pt 0;font-weight:bold">Decision of the night of {night.isoformat()} NOT APPLIED: '
+              f'the champion alias did not move ({html_lib.escape(reason)}). What routes is what routed '
+              f'before this night; re-run the night once the registry is reachable.</div>')
+    marked = text.replace("<body>", "<body>" + banner, 1) if "<body>" in text else banner + text
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(marked, encoding="utf-8")
+    os.replace(tmp, path)
+    write_pdf(marked, Path(pdf_path), as_of=night)

@@ -6,7 +6,7 @@ KILLED, none RUNNING), and no champion may have moved that an uninterrupted nigh
 
 Default suite: the date lock between real processes, and one kill inside an ingest's lake write with a
 concurrent lake-opening command. Marked slow: the nightly kill points, two full nightlies of one date,
-and the MLflow store / lake made unavailable mid-night.
+a report while the nightly runs, and the MLflow store / lake made unavailable mid-night.
 """
 
 from __future__ import annotations
@@ -275,6 +275,26 @@ def test_two_nightlies_of_one_date_one_promotes(env: dict[str, str], samples: Pa
     again = _run(night_env, "nightly", "--date", NIGHT, "--raw", str(samples), "--json")
     assert again.returncode == 0 and night_state(tmp_path / "home")["versions"] == state["versions"]
     assert night_state(tmp_path / "home")["ledger"] == state["ledger"]
+
+
+@pytest.mark.slow
+def test_a_report_while_the_nightly_runs_changes_nothing(env: dict[str, str], samples: Path, history_home: Path,
+                                                        tmp_path: Path) -> None:
+    """A compliance report of the night's date, run while that night's nightly is mid-flight (paused at its
+    report stage): both succeed (the report only reads; it takes no date lock), and the night still
+    registers one version and leaves nothing RUNNING."""
+    night_env = _fresh(history_home, tmp_path / "home", env)
+    nightly = _start_paused(night_env, "report", tmp_path / "pause", "nightly", "--date", NIGHT, "--raw",
+                            str(samples), "--json")
+    report = _run(night_env, "report", "--start", NIGHT, "--end", NIGHT, "--out", str(tmp_path / "compliance"),
+                  "--json")
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (tmp_path / "compliance" / f"best_execution_{NIGHT}_{NIGHT}.pdf").is_file()
+    (tmp_path / "pause" / "report.resume").touch()
+    _, err = nightly.communicate(timeout=600)
+    assert nightly.returncode == 0, err[-3000:]
+    state = night_state(tmp_path / "home")
+    assert [v[0] for v in state["versions"]] == [NIGHT] and state["running"] == []
 
 
 @pytest.mark.slow

@@ -11,8 +11,9 @@ Sign convention: **bias = predicted - realized** (bps). Negative bias = the mode
 cost than was realized (optimistic); positive = pessimistic.
 
 Realized cost of a child (bps, + = cost) = fill_ratio * arrival_slippage_bps + (1 - fill_ratio) *
-fallback, where fallback = the day's mean realized slippage of filled LIT children (the lit sweep the
-unfilled remainder would need), else the model's ``fallback_bps``.
+fallback, where fallback = the cost of sweeping that child on the lit market at its sent time (the
+displayed books and the day's square-root impact, :mod:`sor_pipeline.learning.lit_fallback`), else the
+day's mean realized slippage of filled LIT children, else the model's ``fallback_bps``.
 
 Checks:
 - ``model_slippage_bias`` per venue: mean(slippage_bps - arrival_slippage_bps) over filled children.
@@ -60,8 +61,12 @@ def candidates(features: pl.DataFrame) -> pl.DataFrame:
     return cross.with_columns(pl.col("request_id").alias("child_id")).drop("logged_venue")
 
 
-def scored_children(features: pl.DataFrame, score: ScoreFn) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(logged rows with labels + predictions + ``realized_cost_bps``, all scored candidate rows)."""
+def scored_children(features: pl.DataFrame, score: ScoreFn, fallback: pl.DataFrame | None = None
+                    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(logged rows with labels + predictions + ``realized_cost_bps``, all scored candidate rows).
+    ``fallback`` (child_id, fallback_bps: :func:`sor_pipeline.learning.lit_fallback.lit_fallback`) prices
+    a child's unfilled share at what sweeping it on the lit market would have cost; children without
+    one use the day's mean lit slippage."""
     scored = score(candidates(features))
     keep = ["request_id", "venue", "p_fill", "slippage_bps", "expected_cost_bps"]
     if "fallback_bps" in scored.columns:
@@ -69,11 +74,18 @@ def scored_children(features: pl.DataFrame, score: ScoreFn) -> tuple[pl.DataFram
     scored = scored.select(keep)
     lit = features.filter((pl.col("venue_type") == "LIT") & (pl.col("filled") == 1))
     lit_mean = lit.get_column("arrival_slippage_bps").mean() if lit.height else None
-    fallback = (pl.lit(float(lit_mean)) if lit_mean is not None  # type: ignore[arg-type]
-                else pl.col("fallback_bps") if "fallback_bps" in scored.columns else pl.col("expected_cost_bps"))
+    fallback_default = (pl.lit(float(lit_mean)) if lit_mean is not None  # type: ignore[arg-type]
+                        else pl.col("fallback_bps") if "fallback_bps" in scored.columns
+                        else pl.col("expected_cost_bps"))
     logged = (features.with_columns(pl.col("child_id").alias("request_id"))
-              .join(scored, on=["request_id", "venue"], how="inner")
-              .with_columns(realized_cost_expr(fallback).alias("realized_cost_bps")))
+              .join(scored, on=["request_id", "venue"], how="inner"))
+    if fallback is not None:
+        logged = logged.join(fallback.select("child_id", pl.col("fallback_bps").alias("_book_fb")), on="child_id",
+                             how="left")
+        fb_expr = pl.coalesce(pl.col("_book_fb"), fallback_default)
+    else:
+        fb_expr = fallback_default
+    logged = logged.with_columns(realized_cost_expr(fb_expr).alias("realized_cost_bps")).drop("_book_fb", strict=False)
     return logged, scored
 
 
@@ -164,7 +176,8 @@ def check_router_fallback(children: pl.DataFrame, cfg: MonitorSettings) -> dict[
 
 
 def model_rows(features: pl.DataFrame | None, children: pl.DataFrame | None, score: ScoreFn | None,
-               static_waterfall: list[str], cfg: MonitorSettings) -> list[dict[str, Any]]:
+               static_waterfall: list[str], cfg: MonitorSettings,
+               fallback: pl.DataFrame | None = None) -> list[dict[str, Any]]:
     """All model-health rows; info rows when inputs are missing."""
     rows: list[dict[str, Any]] = []
     if children is not None and children.height:
@@ -175,7 +188,7 @@ def model_rows(features: pl.DataFrame | None, children: pl.DataFrame | None, sco
     if features is None or features.height == 0:
         rows.append(result("model_health", MODEL, message="no features for the day: model checks skipped"))
         return rows
-    logged, scored = scored_children(features, score)
+    logged, scored = scored_children(features, score, fallback)
     rows += _per_venue_rows(logged, cfg)
     rows.append(check_champion_vs_static(logged, scored, static_waterfall, cfg))
     return rows

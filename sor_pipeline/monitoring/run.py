@@ -9,6 +9,7 @@ renders it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ import polars as pl
 
 from sor_pipeline.config.monitor import SEVERITIES, MonitorSettings
 from sor_pipeline.config.settings import Settings
+from sor_pipeline.learning.lit_fallback import lit_fallback
 from sor_pipeline.monitoring.alerts import AlertHook, build_alerts, send_alerts
 from sor_pipeline.monitoring.drift import drift_checks
 from sor_pipeline.monitoring.feed import feed_checks
@@ -26,6 +28,15 @@ from sor_pipeline.storage.lake import Lake
 
 log = logging.getLogger(__name__)
 DATASET = "monitoring"
+
+
+def _guard_value(fn: Callable[[], pl.DataFrame | None]) -> pl.DataFrame | None:
+    """``fn()``, or None (logged) when it fails: an optional input of a check must not stop the monitor."""
+    try:
+        return fn()
+    except Exception:
+        log.exception("monitor: optional input failed; the check uses its default")
+        return None
 
 
 def has_errors(results: pl.DataFrame) -> bool:
@@ -113,7 +124,11 @@ def compute_results(day: date, lake: Lake, settings: Settings, cfg: MonitorSetti
     features = lake.read("features", [day]).collect() if lake.exists("features", day) else None
     children = (lake.read("child_orders", [day]).select("parent_id", "router_policy").collect()
                 if lake.exists("child_orders", day) else None)
-    rows += _guard("model", "warn", model_rows, features, children, score, list(settings.router.static_waterfall), cfg)
+    fallback = (_guard_value(lambda: lit_fallback(lake, features.with_columns(pl.lit(day).alias("date")), [day],
+                                                  rank1_only=False))
+                if features is not None and score is not None else None)
+    rows += _guard("model", "warn", model_rows, features, children, score, list(settings.router.static_waterfall), cfg,
+                   fallback)
     rows += _guard("drift", "warn", drift_checks, day, lake, reference, cfg,
                    window_days=settings.train.window_days)
     return apply_overrides(results_frame(day, rows), dict(cfg.severity_overrides))

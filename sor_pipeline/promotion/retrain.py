@@ -30,9 +30,9 @@ from sor_pipeline.config.settings import Settings
 from sor_pipeline.config.version import code_version
 from sor_pipeline.learning import plots
 from sor_pipeline.learning.backtest import candidate_rows, venue_day_stats, walk_forward
-from sor_pipeline.learning.costs import book_walk, impact_coefficients, lit_fallback_bps
 from sor_pipeline.learning.fold_cache import FoldCache
 from sor_pipeline.learning.gate import evaluate_gate
+from sor_pipeline.learning.lit_fallback import lit_fallback
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.learning.train import Mapper, TrainConfig, train_router
 from sor_pipeline.promotion.champion import NIGHT_TAG, champion_at_start
@@ -140,31 +140,6 @@ def look_number(settings: Settings, day: date) -> int:
     moved = [str(e["night"]) for e in registry.ledger(settings) if str(e["night"]) < day.isoformat()]
     since = max(moved) if moved else ""
     return 1 + len({n for n in registry.judged_nights(settings) if since < n < day.isoformat()})
-
-
-def lit_fallback(lake: Lake, features: pl.DataFrame, days: list[date]) -> pl.DataFrame | None:
-    """(child_id, fallback_bps) of the rank-1 decisions of ``days``: the cost of sweeping each on the lit
-    market at its decision time, from the day's displayed lit books (``depth``), the venues' taker fees
-    and the square-root impact that the day's own lit sweeps show (:mod:`sor_pipeline.learning.costs`).
-    None when the lake has no depth or venue data for those days."""
-    out = []
-    for day in days:
-        if day not in lake.dates("depth") or day not in lake.dates("venues"):
-            continue
-        venues = lake.read("venues", [day]).collect()
-        fees = {str(v): float(f or 0.0) for v, t, f in venues.select("venue", "venue_type", "taker_fee_bps").iter_rows()
-                if t == "LIT"}
-        depth = lake.read("depth", [day]).filter(pl.col("venue").is_in(list(fees))).collect()
-        rows = features.filter(pl.col("date") == day)
-        cols = ["child_id", "symbol", "side", "qty", "sent_ts", "arrival_mid"]
-        lit = rows.filter((pl.col("venue_type") == "LIT") & (pl.col("filled") == 1)
-                          & pl.col("arrival_slippage_bps").is_not_null())
-        own = book_walk(lit.select(cols), depth, fees).join(
-            lit.select("child_id", "venue", pl.col("arrival_slippage_bps").alias("realized_bps")),
-            on=["child_id", "venue"])
-        walks = book_walk(rows.filter(pl.col("route_rank") == 1).select(cols), depth, fees)
-        out.append(lit_fallback_bps(walks, impact_coefficients(own)))
-    return pl.concat(out) if out else None
 
 
 def min_history_days(settings: Settings) -> int:

@@ -7,8 +7,9 @@ Checks (``category`` = ``feed``), one or more rows each, see :func:`sor_pipeline
   (today / median), thresholds ``row_count_{warn,error}_{low,high}``.
 - ``missing_venue``: a venue of the venues reference (the date's, else the latest earlier one) or of
   the trailing partitions that is absent today: quoting venues (LIT/ECN, or seen in trailing quotes)
-  must quote; dark venues that got orders on trailing days must get orders (a quoting venue the router
-  sent nothing today is its choice, not a gap). value = 1 per missing venue.
+  must quote (error); dark venues that got orders on trailing days should get orders (warn: it may be the
+  router avoiding a toxic pool; a quoting venue the router sent nothing is no breach). value = 1 per
+  missing venue.
 - ``quote_gap``: longest gap between consecutive quotes of a (symbol, venue) within the session
   (09:30-16:00 market time, edges included), seconds, against a per-venue threshold calibrated on the
   venue's own trailing days (``quote_gap_margin`` x the median longest daily gap; a feed that quotes a
@@ -131,9 +132,13 @@ def check_missing_venues(day: date, lake: Lake, cfg: MonitorSettings) -> list[di
         if venue in ref and not quoting and venue not in trail_orders and venue not in today_orders | today_quotes:
             missing.append("child_orders")
         if missing:
-            rows.append(result("missing_venue", FEED, severity=cfg.missing_venue_severity, passed=False, value=1.0,
-                               threshold=0.0, venue=venue,
-                               message=f"{venue}: absent from {', '.join(missing)} on {day.isoformat()}"))
+            # a venue missing only from the orders (a dark pool) may be the router's choice — it learned to
+            # avoid a toxic pool — so it warns; a venue that stopped quoting is a feed gap and stops the night
+            orders_only = missing == ["child_orders"]
+            rows.append(result("missing_venue", FEED, severity="warn" if orders_only else cfg.missing_venue_severity,
+                               passed=False, value=1.0, threshold=0.0, venue=venue,
+                               message=f"{venue}: absent from {', '.join(missing)} on {day.isoformat()}"
+                                       + (" (no orders: an outage, or the router avoiding it)" if orders_only else "")))
         else:
             rows.append(result("missing_venue", FEED, value=0.0, threshold=0.0, venue=venue,
                                message=f"{venue}: present"))

@@ -63,7 +63,7 @@ def test_missing_venue_fires(lake: Lake) -> None:
     assert has_errors(b)
 
 
-def test_a_quoting_venue_the_router_sent_nothing_is_no_gap_a_silent_dark_pool_is(lake: Lake) -> None:
+def test_a_quoting_venue_the_router_sent_nothing_is_no_gap_a_silent_dark_pool_warns(lake: Lake) -> None:
     children = lake.read("child_orders", [DAY]).collect()
     routed = set(children["venue"].to_list())
     lit = next(v for v in ("LITB", "LITA", "ECNM", "ECNI") if v in routed)
@@ -74,6 +74,7 @@ def test_a_quoting_venue_the_router_sent_nothing_is_no_gap_a_silent_dark_pool_is
         lake.write("child_orders", children.filter(pl.col("venue") != dark), DAY)
         hit = breaches(run_feed(lake)).filter(pl.col("check") == "missing_venue")
         assert hit["venue"].to_list() == [dark] and "child_orders" in hit["message"][0]
+        assert hit["severity"].to_list() == ["warn"]  # the router may have learned to avoid it: no stop
 
 
 def test_ten_minute_quote_gap_fires(lake: Lake) -> None:

@@ -64,6 +64,18 @@ def _partition_table(data: ReportData) -> Table:
     return Table("partitions", "Lake partitions read (sha256 over file names and bytes, Lake.partition_hash)", frame)
 
 
+def _venue_reference(data: ReportData, settings: Settings) -> list[Table]:
+    """The venue reference table, or none when the reference cannot be read (the ingest names why)."""
+    from sor_pipeline.ingest.venue_ref import DEFAULT_PATH, VenueReferenceError, load_venue_reference
+
+    path = settings.ingest.venues or DEFAULT_PATH
+    try:
+        reference = load_venue_reference(path)
+    except VenueReferenceError:
+        return []
+    return [routing.venue_reference_table(data, reference, str(path))]
+
+
 def build_sections(data: ReportData, lake: Lake, settings: Settings, code: str) -> tuple[list[dict[str, Any]],
                                                                                           dict[str, Any]]:
     """Sections for the template and the summary figures (tables as lists of dicts)."""
@@ -94,7 +106,7 @@ def build_sections(data: ReportData, lake: Lake, settings: Settings, code: str) 
         {"id": "summary", "title": "Summary", "tables": summary.summary_tables(data), "figures": figs[:1],
          "paragraphs": []},
         {"id": "venues", "title": "Venue execution quality (Rule 605 style)",
-         "tables": routing.venue_quality_tables(data), "figures": figs[2:3],
+         "tables": [*_venue_reference(data, settings), *routing.venue_quality_tables(data)], "figures": figs[2:3],
          "paragraphs": [_para("The legacy pipe-delimited Rule 605 file of this table (per venue, month and symbol) "
                               "is written next to this report.")]},
         {"id": "routing", "title": "Routing (Rule 606(b)(3) and RTS 28 style)",

@@ -135,3 +135,24 @@ def rts28_table(data: ReportData, top: int = 5) -> Table:
                          "executed_orders": "executed orders"},
                  notes=("% orders: child orders with at least one execution. % passive / % aggressive: share of "
                         "the venue's executions that added / removed liquidity (midpoint crosses are neither).",))
+
+
+def venue_reference_table(data: ReportData, reference: pl.DataFrame, source: str) -> Table:
+    """The venues of the period as the desk's venue reference describes them (code, MIC, name, kind, fee
+    schedule, active dates): the one source of venue codes (``ingest.venues``)."""
+    seen = sorted(set(data.children["venue"].drop_nulls().to_list()) | set(data.venues["venue"].to_list())
+                  if not data.venues.is_empty() else set(data.children["venue"].drop_nulls().to_list()))
+    frame = (pl.DataFrame({"venue": seen}, schema={"venue": pl.String})
+             .join(reference.select("venue", "mic", "name", "venue_type", "maker_fee_bps", "taker_fee_bps",
+                                    pl.col("active_from").cast(pl.String), pl.col("active_to").cast(pl.String)),
+                   on="venue", how="left")
+             .sort("venue"))
+    unknown = frame.filter(pl.col("mic").is_null() & pl.col("name").is_null())["venue"].to_list()
+    notes = [f"Venue reference: {source}."]
+    if unknown:
+        notes.append(f"Not in the reference: {', '.join(unknown)}.")
+    return Table("venue_reference", "Venues of the period (venue reference)", frame,
+                 formats={"maker_fee_bps": "{:+.2f}", "taker_fee_bps": "{:+.2f}"},
+                 labels={"venue": "code", "mic": "MIC", "venue_type": "kind", "maker_fee_bps": "maker fee (bps)",
+                         "taker_fee_bps": "taker fee (bps)", "active_from": "active from", "active_to": "active to"},
+                 notes=tuple(notes))

@@ -3,7 +3,8 @@
 Only ``[[regimes]]`` is required (an empty list is written ``regimes = []``); ``name`` defaults to the
 file's stem; ``seed`` and ``symbols`` are optional (command-line flags override them); ``end_day`` is
 exclusive (absent = until the end); ``[[venues]]`` may replace the venue list (fields of
-:class:`~sor_pipeline.simulation.config.VenueSpec`)::
+:class:`~sor_pipeline.simulation.config.VenueSpec`), drawn from the venue reference — the configured one
+(``ingest.venues``) or the scenario's own ``venue_reference = "file.csv"`` (relative to the scenario)::
 
     name = "toxic-pool"
     seed = 7
@@ -86,6 +87,28 @@ def _regime(path: Path, i: int, t: dict[str, Any], venues: set[str]) -> Regime:
     return Regime(kind, start_day=start, factor=factor, venue=venue, end_day=end)
 
 
+def _check_reference(path: Path, data: dict[str, Any], venues: list[VenueSpec]) -> None:
+    """A scenario's own venue list is drawn from a venue reference: its ``venue_reference`` file (relative
+    to the scenario) or the configured one; every code must be listed there with the same kind."""
+    from sor_pipeline.config.settings import get_settings
+    from sor_pipeline.ingest.venue_ref import DEFAULT_PATH, VenueReferenceError, load_venue_reference
+
+    own = _field(path, "scenario", data, "venue_reference", str, required=False)
+    ref_path = (path.parent / own) if own else (get_settings().ingest.venues or DEFAULT_PATH)
+    try:
+        ref = load_venue_reference(ref_path)
+    except VenueReferenceError as exc:
+        raise ScenarioError(f"{path}: venue_reference: {exc}") from exc
+    kinds = {str(v): ("ECN" if t == "INVERTED" else str(t)) for v, t in ref.select("venue", "venue_type").iter_rows()}
+    for i, v in enumerate(venues):
+        if v.code not in kinds:
+            raise ScenarioError(f"{path}: venues[{i}].code: {v.code!r} is not in the venue reference {ref_path} "
+                                "(add it there, or give the scenario its own file with venue_reference)")
+        if kinds[v.code] != v.venue_type:
+            raise ScenarioError(f"{path}: venues[{i}].venue_type: {v.venue_type!r} but the venue reference {ref_path} "
+                                f"lists {v.code} as {kinds[v.code]!r}")
+
+
 def load_scenario(path: Path | str) -> Scenario:
     """Read and check a scenario file (see the module docstring)."""
     path = Path(path)
@@ -95,7 +118,7 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(f"{path}: no such scenario file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
-    known = {"name", "seed", "symbols", "regimes", "venues"}
+    known = {"name", "seed", "symbols", "regimes", "venues", "venue_reference"}
     extra = sorted(set(data) - known)
     if extra:
         raise ScenarioError(f"{path}: unknown field(s) {extra} (known: {sorted(known)})")
@@ -113,6 +136,8 @@ def load_scenario(path: Path | str) -> Scenario:
                 venues.append(VenueSpec(**v))
             except TypeError as exc:
                 raise ScenarioError(f"{path}: venues[{i}]: {exc}") from exc
+    if venues is not None:
+        _check_reference(path, data, venues)
     codes = {v.code for v in (venues or SimConfig().venues)}
     regimes = [_regime(path, i, t, codes) for i, t in enumerate(data["regimes"])]
     seed = _field(path, "scenario", data, "seed", int, required=False)

@@ -52,6 +52,13 @@ def test_files_and_sections(reports: tuple[ReportResult, ReportResult]) -> None:
     assert r.summary["days"] == [DAY.isoformat(), DAY2.isoformat()] and r.summary["model_version"] is None
 
 
+def test_venues_come_from_the_venue_reference(reports: tuple[ReportResult, ReportResult]) -> None:
+    rows = {r["venue"]: r for r in reports[0].summary["tables"]["venue_reference"]}
+    assert rows["DRK1"]["mic"] == "XDK1" and rows["ECNI"]["venue_type"] == "INVERTED"
+    assert rows["LITA"]["taker_fee_bps"] == 0.3
+    assert "XDK1" in reports[0].html.read_text(encoding="utf-8")
+
+
 def test_self_contained_and_pseudonymous(reports: tuple[ReportResult, ReportResult]) -> None:
     html = reports[0].html.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)

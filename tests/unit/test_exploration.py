@@ -117,3 +117,25 @@ def test_scout_mode_routes_static_and_explores_where_the_scout_would() -> None:
         assert abs(firsts[venue] / n - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-9, (venue, firsts[venue] / n, p)
     others = {v: c for v, c in firsts.items() if v != STATIC[0]}
     assert max(others, key=others.__getitem__) == "ECNM"
+
+
+def test_a_scenarios_venues_are_drawn_from_a_venue_reference(tmp_path: Path) -> None:
+    venue = '[[venues]]\ncode = "{code}"\nvenue_type = "{kind}"\nmaker_fee_bps = 0.0\ntaker_fee_bps = 0.3\n'
+    lit = venue.format(code="LITA", kind="LIT")
+    ok = tmp_path / "ok.toml"
+    ok.write_text("regimes = []\n" + lit + venue.format(code="DRK1", kind="DARK"))
+    assert [v.code for v in load_scenario(ok).venues or []] == ["LITA", "DRK1"]
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("regimes = []\n" + lit + venue.format(code="XNEW", kind="DARK"))
+    with pytest.raises(ScenarioError, match=r"venues\[1\]\.code: 'XNEW' is not in the venue reference"):
+        load_scenario(unknown)
+    kind = tmp_path / "kind.toml"
+    kind.write_text("regimes = []\n" + venue.format(code="LITA", kind="DARK"))
+    with pytest.raises(ScenarioError, match=r"venues\[0\]\.venue_type: 'DARK' but the venue reference"):
+        load_scenario(kind)
+    (tmp_path / "desk_venues.csv").write_text(
+        "venue,mic,name,venue_type,maker_fee_bps,taker_fee_bps,active_from,active_to\n"
+        "XNEW,XNEW,A new pool,DARK,0.1,0.1,2020-01-01,\nLITA,XLTA,Lit A,LIT,-0.1,0.3,2020-01-01,\n")
+    own = tmp_path / "own.toml"
+    own.write_text('venue_reference = "desk_venues.csv"\nregimes = []\n' + lit + venue.format(code="XNEW", kind="DARK"))
+    assert [v.code for v in load_scenario(own).venues or []] == ["LITA", "XNEW"]

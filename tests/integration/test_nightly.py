@@ -135,7 +135,12 @@ def test_fault_stops_before_gate_and_rerun_resumes(prefect_harness: None, home: 
     monkeypatch.setenv("SOR_HOME", str(other))
     get_settings.cache_clear()
     straight = nightly_flow(NIGHT, str(samples))
-    assert {k: resumed[k] for k in FINAL_KEYS} == {k: straight[k] for k in FINAL_KEYS}
+    # figures to 1e-12 relative: a fold model reused from the cache and one fitted afresh may sum in
+    # another order (seen once: p 0.7427054940600853 vs ...852); the decision itself must be identical
+    figures = ("p_value", "cost_diff_bps")
+    assert {k: resumed[k] for k in FINAL_KEYS if k not in figures} == \
+        {k: straight[k] for k in FINAL_KEYS if k not in figures}
+    assert [resumed[k] for k in figures] == pytest.approx([straight[k] for k in figures], rel=1e-12, nan_ok=True)
     assert _lake_digest(other / "lake") == digest  # same files, same bytes
 
 

@@ -51,6 +51,11 @@ class IngestSettings(_Section):
     max_reject_share: float = Field(
         0.05, ge=0, le=1,
         description="Fail the ingest (write nothing) if more than this share of a table's rows is rejected.")
+    chunk_rows: int = Field(
+        1_000_000, ge=1,
+        description="Rows per chunk of the big tables (quotes, depth, trades, the NBBO, the simulator's truth), "
+                    "which ingest reads, validates and stages a chunk at a time; memory, not the result, "
+                    "depends on it (same partitions for any value).")
     mapping: Path | None = Field(
         None, description="OMS export mapping (TOML): files it names are read through it (README 'OMS exports "
                           "by mapping'); `sor-pipeline ingest --mapping FILE` sets it for one run.")

@@ -11,10 +11,11 @@ writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -25,11 +26,19 @@ from schemas.relations import (
     check_on_date,
 )
 from sor_pipeline.config.settings import Settings
-from sor_pipeline.storage.lake import TRUTH_DATASET, Lake, Staged
-from sor_pipeline.storage.validation import SOURCE_FILE, Split
+from sor_pipeline.ingest.base import EmptyDropError
+from sor_pipeline.storage.lake import CATALOG, TRUTH_DATASET, Lake, Staged
+from sor_pipeline.storage.validation import SOURCE_FILE, ChunkedSplit, Split, with_lineage
+
+if TYPE_CHECKING:
+    from sor_pipeline.ingest.drop import Drop
 
 #: Canonical tables an ingest writes, in dependency order.
 INGEST_TABLES = ["venues", "parent_orders", "child_orders", "fills", "quotes", "depth", "trades"]
+#: The big tables (tens of millions of rows on a big day): read, validated and staged a chunk of
+#: ``Settings.ingest.chunk_rows`` rows at a time. Their checks are row checks (no unique key, no
+#: reference to another table), so chunking changes nothing in what is kept or quarantined.
+STREAMED = ("quotes", "depth", "trades")
 #: Timestamp column that must fall on the trading date, per table.
 DATE_COLUMNS = {"parent_orders": "arrival_ts", "child_orders": "sent_ts", "fills": "ts", "quotes": "ts",
                 "depth": "ts", "trades": "ts"}
@@ -92,12 +101,12 @@ def _cross_failures(table: str, frame: pl.DataFrame, accepted: dict[str, pl.Data
     return out
 
 
-def _check_presence(tables: dict[str, pl.DataFrame], day_dir: Path) -> None:
+def _check_presence(tables: dict[str, pl.DataFrame], day_dir: Path, any_rows: bool) -> None:
     needs = {"fills": "child_orders", "child_orders": "parent_orders"}
     for table, parent in needs.items():
         if table in tables and tables[table].height and parent not in tables:
             raise IngestError(f"{', '.join(_files_of(tables[table])) or day_dir}: {table} given without {parent}")
-    if not any(f.height for f in tables.values()):
+    if not any_rows:
         raise IngestError(f"{day_dir}: the drop holds no rows")
 
 
@@ -122,21 +131,26 @@ def _check_reject_share(split: Split, settings: Settings, day: date) -> None:
 def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSummary:
     """Ingest the drop for ``day`` under ``raw`` into ``lake``. Idempotent: re-running replaces the
     date's partitions with identical content."""
-    from sor_pipeline.ingest.drop import read_drop, truth_path
+    from sor_pipeline.ingest.drop import open_drop, truth_path
     from sor_pipeline.ingest.fix import FixTags
     from sor_pipeline.ingest.mapping import load_mapping
-    from sor_pipeline.ingest.nbbo import build_nbbo
     from sor_pipeline.ingest.venue_fill import complete_fills
     from sor_pipeline.ingest.venue_ref import DEFAULT_PATH, day_venues, load_venue_reference
 
     day_dir = resolve_drop(raw, day)
     mapping = load_mapping(settings.ingest.mapping) if settings.ingest.mapping else None
-    result = read_drop(day_dir, day, mapping=mapping, fix_tags=FixTags.of(settings.ingest.fix_tags))
+    drop = open_drop(day_dir, day, mapping=mapping, fix_tags=FixTags.of(settings.ingest.fix_tags))
+    # the execution tables whole (their checks look across tables); the tick tables' own files are read
+    # when their table streams (LOBSTER pairs and other many-table files are read now)
+    tables = {t: f for t, f in drop.read_all(but=STREAMED).items() if t in INGEST_TABLES}
+    whole_rows = any(f.height for f in tables.values())
+    if not whole_rows and not drop.any_rows(rejects=True):
+        raise EmptyDropError(f"{day_dir}: raw drop holds no rows")
+    rejects = drop.rejects()
     # a table the drop carries with no rows (a header-only file) still replaces the date's partition:
     # keeping the old one would mix two drops in one day
-    tables = {t: f for t, f in result.tables.items() if t in INGEST_TABLES}
-    result.tables = {}
-    _check_presence(tables, day_dir)
+    streamed = [t for t in STREAMED if t in drop.tables()]
+    _check_presence(tables, day_dir, whole_rows or drop.any_rows(STREAMED))
     reference = load_venue_reference(settings.ingest.venues)
     unknown = sorted(set(settings.router.static_waterfall) - set(reference.get_column("venue").to_list()))
     if unknown:  # the waterfall names codes of the reference, the one source of venue codes
@@ -147,32 +161,33 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     if {"fills", "child_orders", "venues"} <= tables.keys():  # a drop copy without 851 / fees: the venue's
         tables["fills"] = complete_fills(tables["fills"], tables["child_orders"], tables["venues"])
 
-    # every table is validated and written aside before any becomes visible; each is let go of once
-    # staged, so the drop is held in memory once, not once per copy
-    summary = IngestSummary(date=day, raw_dir=str(day_dir), files=list(result.files))
+    # every table is validated and written aside before any becomes visible; a whole table is let go of
+    # once staged, a streamed one is read, validated and staged a chunk at a time
+    summary = IngestSummary(date=day, raw_dir=str(day_dir))
     files = {t: _files_of(f) for t, f in tables.items()}
     staged: list[Staged] = []
     accepted: dict[str, pl.DataFrame] = {}
+    chunk_rows = settings.ingest.chunk_rows
     try:
         for table in INGEST_TABLES:
+            if table in streamed:
+                staged.extend(_stage_streamed(table, drop, lake, day, settings, files))
+                continue
             if table not in tables:
                 continue
             frame = tables.pop(table)
-            split = lake.prepare(table, frame, day, rejects=result.rejects,
+            split = lake.prepare(table, frame, day, rejects=rejects,
                                  extra_failures=_cross_failures(table, frame, accepted, day, settings, reference))
             del frame
             _check_reject_share(split, settings, day)
             if table in REFERENCED:
                 accepted[table] = split.good
             staged.append(lake.stage(split, day))
-            if table == "quotes":
-                staged.append(lake.stage(lake.prepare("nbbo", build_nbbo(split.good), day), day))
             del split
         truth = truth_path(day_dir)
         if truth.is_file():  # the simulator's grading truth, copied for graders only (never read to decide)
-            graded = pl.read_parquet(truth).with_columns(pl.lit(str(truth)).alias(SOURCE_FILE))
-            staged.append(lake.stage(lake.prepare(TRUTH_DATASET, graded, day), day))
-            del graded
+            staged.append(_stage_chunks(lake, TRUTH_DATASET, day, _truth_chunks(truth, chunk_rows)))
+        summary.files = drop.files()
     except BaseException:
         for s in staged:
             lake.discard(s)
@@ -181,3 +196,73 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
         res = lake.publish(s)
         summary.tables[s.table] = {**res.as_dict(), **({"files": files[s.table]} if s.table in files else {})}
     return summary
+
+
+def _stage_chunks(lake: Lake, name: str, day: date, chunks: Iterator[pl.DataFrame],
+                  check: Callable[[pl.DataFrame], list[pl.DataFrame]] | None = None,
+                  each: Callable[[pl.DataFrame], None] | None = None,
+                  rejects: Callable[[], pl.DataFrame | None] | None = None,
+                  settings: Settings | None = None) -> Staged:
+    """Validate and stage dataset ``name`` a chunk at a time (:class:`ChunkedSplit`, :meth:`Lake.stage_stream`):
+    ``check(chunk)`` gives the chunk's cross-table row failures, ``each(good rows)`` sees the good rows
+    as they pass, ``rejects()`` the parse rejects once every chunk is read; with ``settings`` the table's
+    reject share is checked (:func:`_check_reject_share`) before its quarantine is staged."""
+    model = CATALOG[name].schema
+    assert model is not None
+    validator = ChunkedSplit(model, name)
+
+    def good() -> Iterator[pl.DataFrame]:
+        for chunk in chunks:
+            rows = validator.split(chunk, check(chunk) if check is not None else ())
+            del chunk
+            if each is not None:
+                each(rows)
+            yield rows
+
+    def finish(_written: int) -> Split:
+        split = validator.finish(rejects() if rejects is not None else None)
+        if settings is not None:
+            _check_reject_share(split, settings, day)
+        return split
+
+    return lake.stage_stream(name, day, good(), finish)
+
+
+def _stage_streamed(table: str, drop: Drop, lake: Lake, day: date, settings: Settings,
+                    files: dict[str, list[str]]) -> list[Staged]:
+    """A tick table read, validated and staged a chunk at a time; for ``quotes`` the NBBO too, its
+    inputs spilled as the quotes pass and built a batch of symbols at a time (:class:`QuoteSpill`)."""
+    from sor_pipeline.ingest.nbbo import QuoteSpill
+
+    seen: set[str] = set()
+
+    def chunks() -> Iterator[pl.DataFrame]:
+        for chunk in drop.chunks(table, settings.ingest.chunk_rows):
+            seen.update(_files_of(chunk))
+            yield chunk
+
+    def check(chunk: pl.DataFrame) -> list[pl.DataFrame]:
+        return _cross_failures(table, chunk, {}, day, settings)
+
+    if table != "quotes":
+        staged = [_stage_chunks(lake, table, day, chunks(), check, rejects=drop.rejects, settings=settings)]
+    else:
+        with lake.scratch("nbbo") as folder:
+            spill = QuoteSpill(folder)
+            staged = [_stage_chunks(lake, table, day, chunks(), check, each=spill.add, rejects=drop.rejects,
+                                    settings=settings)]
+            try:
+                staged.append(_stage_chunks(lake, "nbbo", day, spill.nbbo(settings.ingest.chunk_rows)))
+            except BaseException:
+                lake.discard(staged[0])
+                raise
+    files[table] = sorted(seen)
+    return staged
+
+
+def _truth_chunks(path: Path, rows: int) -> Iterator[pl.DataFrame]:
+    """The simulator's truth file a slice at a time, with the lineage a whole read would get."""
+    total = pl.scan_parquet(path).select(pl.len()).collect().item()
+    for off in range(0, total, max(1, rows)):
+        yield with_lineage(pl.scan_parquet(path).slice(off, rows).collect()
+                           .with_columns(pl.lit(str(path)).alias(SOURCE_FILE)), first_line=off + 1)

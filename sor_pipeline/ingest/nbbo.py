@@ -16,12 +16,17 @@ present in the chunk: the index of that venue's latest quote (running maximum), 
 starts, and an incremental best-price/size update. Work O(rows x venues), memory O(rows) for the
 sorted columns plus O(chunk_rows) scratch (20 M quotes, 500 symbols, 4-13 venues: see
 ``benchmarks/nbbo.py``).
+
+Streaming (ingest of a day too big to hold): :class:`QuoteSpill` sets the quotes aside a chunk at a time
+as they stream past and builds the same NBBO a batch of whole symbols at a time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -157,3 +162,63 @@ def build_nbbo(quotes: pl.DataFrame, chunk_rows: int = CHUNK_ROWS, workers: int 
         pl.when(pl.col("bid_px") == pl.col("ask_px")).then(pl.lit("LOCKED"))
         .when(pl.col("bid_px") > pl.col("ask_px")).then(pl.lit("CROSSED")).otherwise(None).alias("flag"),
     ).select(list(cols))
+
+
+#: Quote columns the NBBO reads.
+_INPUTS = ("ts", "symbol", "venue", "flag", "bid_px", "ask_px", "bid_sz", "ask_sz")
+
+
+class QuoteSpill:
+    """Venue quotes set aside a chunk at a time while they stream past (the ingest), then the NBBO built a
+    batch of whole symbols at a time (:meth:`nbbo`), so memory holds a chunk or a batch, never the day.
+
+    Per chunk, the columns the NBBO reads, sorted by symbol (stable: a symbol's rows keep their input
+    order), go to an uncompressed Arrow IPC file in ``folder``, with the row span of each symbol. A batch
+    (consecutive symbols in sorted order, about ``batch_rows`` quotes) reads its span of every chunk file
+    (a sliced scan), in chunk order: each symbol gets its quotes in input order, as :func:`build_nbbo` on the
+    whole table sees them, and the NBBO of a symbol depends on its own quotes only. Batches come in symbol
+    order, so the frames concatenated are :func:`build_nbbo` of all the quotes, in (symbol, ts) order."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.parts: list[tuple[Path, dict[str, tuple[int, int]]]] = []
+
+    def add(self, quotes: pl.DataFrame) -> None:
+        """Set aside the next quotes (canonical columns; extra ones are ignored)."""
+        if quotes.height == 0:
+            return
+        part = quotes.select([c for c in _INPUTS if c in quotes.columns]).sort("symbol", maintain_order=True)
+        counts = part.group_by("symbol", maintain_order=True).len()
+        starts = (counts.get_column("len").cum_sum() - counts.get_column("len")).to_list()
+        path = self.folder / f"quotes-{len(self.parts):06d}.arrow"
+        part.write_ipc(path, compression="uncompressed")
+        spans = zip(starts, counts.get_column("len").to_list(), strict=True)
+        self.parts.append((path, dict(zip(counts.get_column("symbol").to_list(), spans, strict=True))))
+
+    def nbbo(self, batch_rows: int = CHUNK_ROWS, workers: int | None = None) -> Iterator[pl.DataFrame]:
+        """The NBBO of every quote added, a batch of whole symbols at a time, in (symbol, ts) order."""
+        totals: dict[str, int] = {}
+        for _, spans in self.parts:
+            for symbol, (_, n) in spans.items():
+                totals[symbol] = totals.get(symbol, 0) + n
+        batch: list[str] = []
+        rows = 0
+        for symbol in pl.Series(list(totals), dtype=pl.Utf8).sort().to_list():
+            batch.append(symbol)
+            rows += totals[symbol]
+            if rows >= batch_rows:
+                yield from self._batch(batch, workers)
+                batch, rows = [], 0
+        if batch:
+            yield from self._batch(batch, workers)
+
+    def _batch(self, symbols: list[str], workers: int | None) -> Iterator[pl.DataFrame]:
+        frames = []
+        for path, spans in self.parts:
+            got = [spans[s] for s in symbols if s in spans]
+            if got:  # consecutive symbols: one contiguous span of the chunk's symbol-sorted rows
+                lo, hi = min(s for s, _ in got), max(s + n for s, n in got)
+                frames.append(pl.scan_ipc(path).slice(lo, hi - lo).collect())
+        out = build_nbbo(pl.concat(frames), workers=workers)
+        if out.height:
+            yield out

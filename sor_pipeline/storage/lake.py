@@ -8,7 +8,8 @@ Layout (docs/DESIGN.md, stable surface)::
 Plain hive-partitioned Parquet: any engine reads it without this code. The partition column
 ``date`` lives in the path, never inside the files.
 
-Writes are atomic per partition: the new partition is written under ``.staging/``, the old one is
+Writes are atomic per partition: the new partition is written (whole, or streamed a chunk at a time:
+:meth:`Lake.stage_stream`) under ``.staging/``, the old one is
 moved to ``.trash/``, the new one renamed into place, the old one deleted. A crash at any point
 leaves either the old or the new partition complete; :meth:`Lake.recover` (run on every open) puts
 back an old partition whose replacement never arrived and clears leftovers.
@@ -23,7 +24,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -189,11 +190,52 @@ def sorted_for(name: str, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(keys, maintain_order=True) if out_of_order(frame, keys) else frame
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=1_000_000)
+#: Rows per row group of every partition file (a streamed partition is written with the same settings).
+ROW_GROUP_ROWS = 1_000_000
+
+
+def _fsync(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
+    _fsync(path)
+
+
+def _sink_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path, keys: Sequence[str]) -> int:
+    """Write ``frames`` (consecutive rows, each of ``schema``) to one Parquet file as they come; returns
+    the rows written. Polars' streaming sink cuts row groups by row count, not by frame, so the file
+    is byte for byte the one :func:`_write_parquet` writes of the frames concatenated (any chunking);
+    memory holds about one row group. With ``keys``, the rows must come in that order (checked)."""
+    from polars.io.plugins import register_io_source
+
+    written = 0
+    last: pl.DataFrame | None = None
+
+    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
+               batch_size: int | None) -> Iterator[pl.DataFrame]:
+        nonlocal written, last
+        for frame in frames:
+            if PARTITION in frame.columns:
+                frame = frame.drop(PARTITION)
+            if frame.schema != schema:
+                raise ValueError(f"{path}: a streamed frame has columns {dict(frame.schema)}, expected {dict(schema)}")
+            if keys and frame.height:
+                edge = frame if last is None else pl.concat([last, frame.select(keys)], how="diagonal")
+                if out_of_order(edge.select(keys), keys):
+                    raise ValueError(f"{path}: streamed rows out of {tuple(keys)} order")
+                last = frame.tail(1).select(keys)
+            written += frame.height
+            yield frame
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    register_io_source(source, schema=schema).sink_parquet(path, compression="zstd", statistics=True,
+                                                           row_group_size=ROW_GROUP_ROWS)
+    _fsync(path)
+    return written
 
 
 class Lake:
@@ -295,6 +337,48 @@ class Lake:
             raise
         return Staged(split.table, day, split.read, split.written, split.quarantined, data, quarantine)
 
+    def stage_stream(self, name: str, day: date, frames: Iterable[pl.DataFrame],
+                     finish: Callable[[int], Split]) -> Staged:
+        """:meth:`stage` for a partition too big to hold: ``frames`` (its good rows, consecutive, in the
+        dataset's row order) are written as they come, to the same bytes :meth:`stage` writes of them
+        concatenated; then ``finish(rows written)`` gives the table's split (counts and quarantine rows,
+        ``good`` unused), whose quarantine is staged. An error on the way (from ``frames`` or ``finish``
+        too) leaves nothing staged."""
+        ds = CATALOG[name]
+        token = _new_token()
+        stage = self._stage_dir(name, day, token)
+        quarantine = None
+        try:
+            if ds.schema is None:
+                raise ValueError(f"{name}: a dataset without a schema cannot be streamed")
+            schema = pl.Schema({c: d for c, d in columns_of(ds.schema).items() if c != PARTITION})
+            written = _sink_parquet(frames, schema, stage / PART_FILE, ds.sort_by)
+            split = finish(written)
+            quarantine = self.root / _STAGING / "quarantine" / token / f"{name}.parquet"
+            _write_parquet(split.quarantine.select(list(columns_of(TABLE_SCHEMAS["quarantine"]))), quarantine)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            if quarantine is not None:
+                shutil.rmtree(quarantine.parent, ignore_errors=True)
+            _LIVE.discard(token)
+            _rmdir_empty(stage.parent, self.root / _STAGING / "quarantine", self.root / _STAGING)
+            raise
+        return Staged(name, day, split.read, written, split.quarantined, stage, quarantine)
+
+    @contextlib.contextmanager
+    def scratch(self, name: str) -> Iterator[Path]:
+        """A scratch folder for one write in flight (spilled rows), beside the staging area so a crash
+        leaves it to :meth:`recover`; removed on exit."""
+        token = _new_token()
+        folder = self.root / _STAGING / "_scratch" / f"{name}.{token}"
+        folder.mkdir(parents=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            _LIVE.discard(token)
+            _rmdir_empty(folder.parent, self.root / _STAGING)
+
     def publish(self, staged: Staged) -> WriteResult:
         """Move a staged partition (and its quarantine file) into place: atomic per partition."""
         try:
@@ -331,10 +415,13 @@ class Lake:
             _LIVE.discard(token)
             _rmdir_empty(self.root / _STAGING / name, self.root / _STAGING, self.root / _TRASH)
 
+    def _stage_dir(self, name: str, day: date, token: str) -> Path:
+        return self.root / _STAGING / name / f"{self.partition_dir(name, day).name}.{token}"
+
     def _stage_frame(self, name: str, day: date, frame: pl.DataFrame, token: str) -> Path:
         if PARTITION in frame.columns:
             frame = frame.drop(PARTITION)
-        stage = self.root / _STAGING / name / f"{self.partition_dir(name, day).name}.{token}"
+        stage = self._stage_dir(name, day, token)
         _write_parquet(sorted_for(name, frame), stage / PART_FILE)
         return stage
 

@@ -63,10 +63,12 @@ class Split:
     good: pl.DataFrame
     quarantine: pl.DataFrame
     read: int
+    #: rows kept, when ``good`` is not held (a table validated a chunk at a time: :class:`ChunkedSplit`)
+    kept: int | None = None
 
     @property
     def written(self) -> int:
-        return self.good.height
+        return self.good.height if self.kept is None else self.kept
 
     @property
     def quarantined(self) -> int:
@@ -80,13 +82,13 @@ def _sources(frame: pl.DataFrame) -> str:
     return ", ".join(files[:5]) + (f" (+{len(files) - 5} more)" if len(files) > 5 else "") if files else "<unknown>"
 
 
-def with_lineage(frame: pl.DataFrame, source_file: str | None = None) -> pl.DataFrame:
-    """Add lineage columns if absent (line = row number + 1)."""
+def with_lineage(frame: pl.DataFrame, source_file: str | None = None, first_line: int = 1) -> pl.DataFrame:
+    """Add lineage columns if absent (line = row number + ``first_line``)."""
     out = frame
     if SOURCE_FILE not in out.columns:
         out = out.with_columns(pl.lit(source_file, dtype=pl.Utf8).alias(SOURCE_FILE))
     if SOURCE_LINE not in out.columns:
-        out = out.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 1).alias(SOURCE_LINE))
+        out = out.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias(SOURCE_LINE))
     return out
 
 
@@ -266,3 +268,42 @@ def validate_split(
     quarantine = pl.concat([parse_rejects, quarantine]) if parse_rejects.height else quarantine
     Quarantine.validate(quarantine)
     return Split(table=table, good=good, quarantine=quarantine, read=read)
+
+
+class ChunkedSplit:
+    """:func:`validate_split` a chunk of rows at a time, for a table too big to hold whole.
+
+    :meth:`split` validates the next chunk (consecutive rows, in order) and returns its good rows at
+    once; the quarantine records are kept, their ``row_index`` counted over the whole table, and
+    :meth:`finish` returns the table's :class:`Split` (``good`` empty, ``kept`` the rows kept) with the
+    parse rejects first, as :func:`validate_split` orders them. Every check of such a table is a row
+    check, so the rows kept and quarantined (reasons included) are those of :func:`validate_split` on
+    the chunks concatenated; a table with a unique key (a check across rows) is refused."""
+
+    def __init__(self, model: type[pa.DataFrameModel], table: str, now: datetime | None = None) -> None:
+        if table in UNIQUE_KEYS:
+            raise ValueError(f"{table}: a table with a unique key ({UNIQUE_KEYS[table]}) is validated whole")
+        self.model, self.table = model, table
+        self.stamp = now or datetime.now(UTC)
+        self.rows = 0
+        self.kept = 0
+        self._quarantine: list[pl.DataFrame] = []
+
+    def split(self, chunk: pl.DataFrame, extra_failures: Sequence[pl.DataFrame] = ()) -> pl.DataFrame:
+        """Good rows of ``chunk`` (the table's next rows); ``extra_failures`` indexed within the chunk."""
+        part = validate_split(with_lineage(chunk, first_line=self.rows + 1), self.model, table=self.table,
+                              extra_failures=extra_failures, now=self.stamp)
+        if part.quarantine.height:
+            self._quarantine.append(part.quarantine.with_columns(pl.col("row_index") + self.rows))
+        self.rows += chunk.height
+        self.kept += part.good.height
+        return part.good
+
+    def finish(self, rejects: pl.DataFrame | None = None) -> Split:
+        """The table's split once every chunk is through; ``rejects`` as :func:`validate_split` takes them."""
+        parse_rejects = _reject_records(rejects, self.table, self.stamp)
+        parts = [p for p in (parse_rejects, *self._quarantine) if p.height]
+        quarantine = pl.concat(parts) if parts else pl.DataFrame(schema=columns_of(Quarantine))
+        Quarantine.validate(quarantine)
+        return Split(table=self.table, good=pl.DataFrame(schema=columns_of(self.model)), quarantine=quarantine,
+                     read=self.rows + parse_rejects.height, kept=self.kept)

@@ -171,6 +171,7 @@ def ingest_day(day: date, raw: Path, lake: Lake, settings: Settings) -> IngestSu
     try:
         for table in INGEST_TABLES:
             if table in streamed:
+                accepted.clear()  # the tick tables refer to no other table: let the execution tables go
                 staged.extend(_stage_streamed(table, drop, lake, day, settings, files))
                 continue
             if table not in tables:

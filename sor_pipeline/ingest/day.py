@@ -2,8 +2,15 @@
 
 All tables of the drop (and the NBBO derived from its quotes) are validated and written aside
 (``Lake.stage``) one at a time, and published only once every one passes its contract, so a broken
-drop leaves the lake exactly as it was; each table is let go of once staged, so memory holds the drop
-once. Rows that fail a check are quarantined with the reason; if more than
+drop leaves the lake exactly as it was. The execution tables (venues, parents, children, fills: about
+1 M rows on a big day) are read and validated whole, since their checks look across tables; each is let
+go of once staged. The big tables (quotes, depth, trades, the NBBO, the simulator's truth: tens of
+millions of rows) stream: read (a Parquet tick file a slice at a time), validated and staged a chunk of
+``Settings.ingest.chunk_rows`` rows at a time (:class:`ChunkedSplit`, :meth:`Lake.stage_stream`), the
+quotes also spilled for the NBBO, which is built a batch of whole symbols at a time
+(:class:`sor_pipeline.ingest.nbbo.QuoteSpill`). Their checks are row checks, so the partitions (and
+quarantine) are byte for byte those of one chunk per table, whatever the chunk size. Rows that fail a
+check are quarantined with the reason; if more than
 ``Settings.ingest.max_reject_share`` of a table's rows fail (a drop whose tables disagree: fills for unknown
 child orders, quotes for another date), the ingest fails, naming the file(s) and the main reason, and
 writes nothing.

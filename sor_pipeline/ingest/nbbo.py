@@ -46,14 +46,11 @@ def _codes(col: str, categories: pl.Series) -> pl.Expr:
     return pl.col(col).cast(pl.Utf8).cast(pl.Enum(categories)).to_physical()
 
 
-def _sorted_inputs(quotes: pl.DataFrame) -> tuple[dict[str, np.ndarray], pl.Series]:
-    """Integer-coded inputs with usable prices (withdrawn side: bid -1, ask +inf, size 0) as numpy
-    arrays sorted by (symbol code, ts), ties in input order; and the symbol categories (lexically
-    sorted, which is the output's symbol order)."""
-    symbols = quotes.get_column("symbol").cast(pl.Utf8).unique().sort()
-    venues = quotes.get_column("venue").cast(pl.Utf8).unique().sort()
+def _coded(quotes: pl.DataFrame, symbols: pl.Series, venues: pl.Series) -> pl.DataFrame:
+    """``ts`` (int64 ns), ``sid``/``vid`` (codes: positions in ``symbols``/``venues``) and the usable
+    prices and sizes (withdrawn side: bid -1, ask +inf, size 0) of ``quotes``, in input order."""
     ok = pl.col("flag").is_null() if "flag" in quotes.columns else pl.lit(True)
-    q = quotes.select(
+    return quotes.select(
         pl.col("ts").cast(TS_NS_UTC).cast(pl.Int64).alias("ts"),
         _codes("symbol", symbols).alias("sid"),
         _codes("venue", venues).alias("vid"),
@@ -62,6 +59,15 @@ def _sorted_inputs(quotes: pl.DataFrame) -> tuple[dict[str, np.ndarray], pl.Seri
         pl.when(ok).then(pl.col("bid_sz")).otherwise(0).fill_null(0).cast(pl.Int64).alias("bs"),
         pl.when(ok).then(pl.col("ask_sz")).otherwise(0).fill_null(0).cast(pl.Int64).alias("as"),
     )
+
+
+def _sorted_inputs(quotes: pl.DataFrame) -> tuple[dict[str, np.ndarray], pl.Series]:
+    """Integer-coded inputs with usable prices (withdrawn side: bid -1, ask +inf, size 0) as numpy
+    arrays sorted by (symbol code, ts), ties in input order; and the symbol categories (lexically
+    sorted, which is the output's symbol order)."""
+    symbols = quotes.get_column("symbol").cast(pl.Utf8).unique().sort()
+    venues = quotes.get_column("venue").cast(pl.Utf8).unique().sort()
+    q = _coded(quotes, symbols, venues)
     if q.get_column("ts").is_sorted() and symbols.len() < 2**16:
         # a feed in time order: a stable radix sort on the 16-bit symbol code is enough
         perm = np.argsort(q.get_column("sid").to_numpy().astype(np.uint16), kind="stable")
@@ -144,10 +150,15 @@ def build_nbbo(quotes: pl.DataFrame, chunk_rows: int = CHUNK_ROWS, workers: int 
     ``chunk_rows`` bounds the scratch memory of the numpy pass (rows per chunk of whole symbols;
     about ``chunk_rows`` x venues x 40 bytes per worker). ``workers`` threads work chunks in
     parallel (numpy releases the GIL; default min(4, CPUs)); the output does not depend on either."""
-    cols = columns_of(Nbbo)
     if quotes.height == 0:
-        return pl.DataFrame(schema=cols)
-    arrays, symbols = _sorted_inputs(quotes)
+        return pl.DataFrame(schema=columns_of(Nbbo))
+    return _nbbo_of(*_sorted_inputs(quotes), chunk_rows=chunk_rows, workers=workers)
+
+
+def _nbbo_of(arrays: dict[str, np.ndarray], symbols: pl.Series, chunk_rows: int = CHUNK_ROWS,
+             workers: int | None = None) -> pl.DataFrame:
+    """:func:`build_nbbo` from its coded inputs sorted by (sid, ts), ties in input order."""
+    cols = columns_of(Nbbo)
     names = ("ts", "sid", "vid", "b", "a", "bs", "as")
     bounds = _chunk_bounds(arrays["sid"], max(1, chunk_rows))
     n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
@@ -164,36 +175,46 @@ def build_nbbo(quotes: pl.DataFrame, chunk_rows: int = CHUNK_ROWS, workers: int 
     ).select(list(cols))
 
 
-#: Quote columns the NBBO reads.
-_INPUTS = ("ts", "symbol", "venue", "flag", "bid_px", "ask_px", "bid_sz", "ask_sz")
+#: Coded quote columns a spilled chunk keeps (the symbol is known from the chunk's row spans).
+_SPILLED = ("ts", "vid", "b", "a", "bs", "as")
 
 
 class QuoteSpill:
     """Venue quotes set aside a chunk at a time while they stream past (the ingest), then the NBBO built a
     batch of whole symbols at a time (:meth:`nbbo`), so memory holds a chunk or a batch, never the day.
 
-    Per chunk, the columns the NBBO reads, sorted by symbol (stable: a symbol's rows keep their input
-    order), go to an uncompressed Arrow IPC file in ``folder``, with the row span of each symbol. A batch
-    (consecutive symbols in sorted order, about ``batch_rows`` quotes) reads its span of every chunk file
-    (a sliced scan), in chunk order: each symbol gets its quotes in input order, as :func:`build_nbbo` on the
-    whole table sees them, and the NBBO of a symbol depends on its own quotes only. Batches come in symbol
-    order, so the frames concatenated are :func:`build_nbbo` of all the quotes, in (symbol, ts) order."""
+    Per chunk, the coded columns the NBBO reads (:func:`_coded`: numbers only; venue codes shared by all
+    chunks) are sorted by symbol with a stable sort (a symbol's rows keep their input order) and go to an
+    uncompressed Arrow IPC file in ``folder``, with the row span of each symbol. A batch (consecutive
+    symbols in sorted order, about ``batch_rows`` quotes) reads its span of every chunk file (a sliced
+    scan), in chunk order, and sorts it by (symbol, ts), stably: each symbol gets its quotes in the order
+    :func:`build_nbbo` on the whole table gives them, and the NBBO of a symbol depends on its own quotes
+    only. Batches come in symbol order, so the frames concatenated are :func:`build_nbbo` of all the
+    quotes, in (symbol, ts) order."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.parts: list[tuple[Path, dict[str, tuple[int, int]]]] = []
+        self.venues: list[str] = []
 
     def add(self, quotes: pl.DataFrame) -> None:
         """Set aside the next quotes (canonical columns; extra ones are ignored)."""
         if quotes.height == 0:
             return
-        part = quotes.select([c for c in _INPUTS if c in quotes.columns]).sort("symbol", maintain_order=True)
-        counts = part.group_by("symbol", maintain_order=True).len()
-        starts = (counts.get_column("len").cum_sum() - counts.get_column("len")).to_list()
+        symbols = quotes.get_column("symbol").cast(pl.Utf8).unique().sort()
+        known = set(self.venues)
+        self.venues += [v for v in quotes.get_column("venue").cast(pl.Utf8).unique().sort().to_list()
+                        if v not in known]
+        q = _coded(quotes, symbols, pl.Series(self.venues, dtype=pl.Utf8))
+        sid = q.get_column("sid").to_numpy()
+        perm = np.argsort(sid.astype(np.uint16) if symbols.len() < 2**16 else sid, kind="stable")
+        counts = np.bincount(sid, minlength=symbols.len())
+        starts = np.cumsum(counts) - counts
         path = self.folder / f"quotes-{len(self.parts):06d}.arrow"
-        part.write_ipc(path, compression="uncompressed")
-        spans = zip(starts, counts.get_column("len").to_list(), strict=True)
-        self.parts.append((path, dict(zip(counts.get_column("symbol").to_list(), spans, strict=True))))
+        spilled = pl.DataFrame({c: q.get_column(c).to_numpy()[perm] for c in _SPILLED})
+        spilled.write_ipc(path, compression="uncompressed")
+        spans = {s: (int(starts[i]), int(counts[i])) for i, s in enumerate(symbols.to_list()) if counts[i]}
+        self.parts.append((path, spans))
 
     def nbbo(self, batch_rows: int = CHUNK_ROWS, workers: int | None = None) -> Iterator[pl.DataFrame]:
         """The NBBO of every quote added, a batch of whole symbols at a time, in (symbol, ts) order."""
@@ -213,12 +234,26 @@ class QuoteSpill:
             yield from self._batch(batch, workers)
 
     def _batch(self, symbols: list[str], workers: int | None) -> Iterator[pl.DataFrame]:
-        frames = []
+        frames, sids = [], []
         for path, spans in self.parts:
-            got = [spans[s] for s in symbols if s in spans]
+            got = [(i, spans[s]) for i, s in enumerate(symbols) if s in spans]
             if got:  # consecutive symbols: one contiguous span of the chunk's symbol-sorted rows
-                lo, hi = min(s for s, _ in got), max(s + n for s, n in got)
+                lo, hi = got[0][1][0], got[-1][1][0] + got[-1][1][1]
                 frames.append(pl.scan_ipc(path).slice(lo, hi - lo).collect())
-        out = build_nbbo(pl.concat(frames), workers=workers)
+                sids.append(np.repeat(np.array([i for i, _ in got], dtype=np.uint32), [n for _, (_, n) in got]))
+        coded = pl.concat(frames)
+        sid = np.concatenate(sids)
+        ts = coded.get_column("ts").to_numpy()
+        perm = np.argsort(sid.astype(np.uint16) if len(symbols) < 2**16 else sid, kind="stable")
+        if not _ts_sorted_within(sid[perm], ts[perm]):
+            perm = np.lexsort((ts, sid))  # stable: by symbol, then time, ties in input order
+        arrays = {"sid": sid[perm], **{c: coded.get_column(c).to_numpy()[perm] for c in _SPILLED}}
+        del coded, frames
+        out = _nbbo_of(arrays, pl.Series(symbols, dtype=pl.Utf8), workers=workers)
         if out.height:
             yield out
+
+
+def _ts_sorted_within(sid: np.ndarray, ts: np.ndarray) -> bool:
+    """True when ``ts`` never decreases between consecutive rows of the same ``sid``."""
+    return bool(np.all((np.diff(ts) >= 0) | (np.diff(sid) != 0)))

@@ -136,9 +136,11 @@ def test_streamed_reject_share_error_and_nothing_written(tmp_path: Path) -> None
     assert errors[0] == errors[1]
 
 
-def test_quote_spill_nbbo_equals_build_nbbo(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shuffle", [False, True], ids=["feed-order", "shuffled"])
+def test_quote_spill_nbbo_equals_build_nbbo(tmp_path: Path, shuffle: bool) -> None:
     quotes = read_drop(RAW / "2024-03-04", date(2024, 3, 4)).tables["quotes"]
-    quotes = quotes.sample(fraction=1.0, shuffle=True, seed=3)  # not in time order: ties and jumps
+    if shuffle:  # not in time order: ties and jumps
+        quotes = quotes.sample(fraction=1.0, shuffle=True, seed=3)
     spill = QuoteSpill(tmp_path)
     for off in range(0, quotes.height, 333):
         spill.add(quotes.slice(off, 333))

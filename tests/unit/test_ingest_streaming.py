@@ -146,3 +146,23 @@ def test_quote_spill_nbbo_equals_build_nbbo(tmp_path: Path, shuffle: bool) -> No
         spill.add(quotes.slice(off, 333))
     streamed = pl.concat(list(spill.nbbo(batch_rows=500)))
     assert streamed.equals(build_nbbo(quotes))
+
+
+@pytest.mark.parametrize("with_samples", [False, True], ids=["lobster-taq", "lobster-taq-and-samples"])
+def test_lobster_and_taq_drops_stream_identically(tmp_path: Path, fixed_clock: None, with_samples: bool) -> None:
+    """Many-table files read up front (LOBSTER) and single-table files read as their table streams (TAQ, CSV,
+    Parquet) feed one table in read_drop's order."""
+    from tests.unit.test_adapters_drop import write_lobster, write_taq
+
+    day = date(2024, 3, 5)
+    drop = tmp_path / "raw" / day.isoformat()
+    if with_samples:
+        shutil.copytree(RAW / day.isoformat(), drop)
+    write_lobster(drop)
+    write_taq(drop / "taq")
+    rows = 997 if with_samples else 1
+    whole, summary = _hashes(tmp_path / "whole", day, drop.parent, WHOLE, max_reject_share=1.0)
+    tiny, tiny_summary = _hashes(tmp_path / "tiny", day, drop.parent, rows, max_reject_share=1.0)
+    assert {"quotes", "nbbo", "depth", "trades"} <= set(whole)
+    assert tiny == whole
+    assert tiny_summary == summary

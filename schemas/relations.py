@@ -7,6 +7,9 @@ schema failure.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 import polars as pl
 
 FAILURE_COLUMNS = {"index": pl.Int64, "column": pl.Utf8, "check": pl.Utf8, "failure_case": pl.Utf8}
@@ -81,8 +84,19 @@ def check_children_against_parents(children: pl.DataFrame, parents: pl.DataFrame
 
 
 def check_on_date(frame: pl.DataFrame, ts_column: str, day: object, timezone: str) -> pl.DataFrame:
-    """Rows whose timestamp falls on another trading date (in ``timezone``) than ``day``."""
+    """Rows whose timestamp falls on another trading date (in ``timezone``) than ``day``.
+
+    For a time-zone-aware column and a ``date``: the instants outside [local midnight of ``day``, local
+    midnight of the next day), two comparisons per row instead of a time-zone conversion (tens of millions
+    of ticks); otherwise the local date of each row, compared."""
     f = frame.with_row_index("__row")
-    local = pl.col(ts_column).dt.convert_time_zone(timezone).dt.date()
-    return _failures(f.filter(local != pl.lit(day)), ts_column, f"{ts_column} on trading date {day}",
-                     pl.col(ts_column).cast(pl.Utf8))
+    ts = pl.col(ts_column)
+    dtype = frame.schema.get(ts_column)
+    if isinstance(day, date) and isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        zone = ZoneInfo(timezone)
+        start, end = (datetime.combine(d, time(0), tzinfo=zone).astimezone(UTC) for d in (day, day + timedelta(days=1)))
+        utc, unit = ts.dt.convert_time_zone("UTC"), dtype.time_unit
+        other = (utc < pl.lit(start).dt.cast_time_unit(unit)) | (utc >= pl.lit(end).dt.cast_time_unit(unit))
+    else:
+        other = ts.dt.convert_time_zone(timezone).dt.date() != pl.lit(day)
+    return _failures(f.filter(other), ts_column, f"{ts_column} on trading date {day}", ts.cast(pl.Utf8))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date
+
 import pandera.polars as pa
 import polars as pl
 import pytest
@@ -183,3 +185,28 @@ def test_children_cross_checks_and_date() -> None:
     other = children().with_columns(ts_series([utc(2024, 3, 6, 15), T0], "sent_ts"))
     wrong_day = check_on_date(other, "sent_ts", DAY, "America/New_York")
     assert wrong_day.get_column("index").to_list() == [0]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "UTC"])
+@pytest.mark.parametrize("day", [date(2024, 3, 10), date(2024, 3, 11), date(2024, 11, 3)], ids=str)
+def test_check_on_date_is_the_local_date(zone: str, day: date) -> None:
+    """The range test ingest uses (two comparisons per row) flags exactly the rows whose local date is
+    another day: DST days, instants a nanosecond either side of local midnight, nulls, other time zones
+    and units."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    edges = []
+    for d in (day, day + timedelta(days=1)):
+        midnight = datetime.combine(d, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        edges += [midnight - timedelta(hours=1), midnight, midnight + timedelta(hours=1)]
+    ts = pl.Series("ts", edges).cast(pl.Datetime("ns", "UTC"))
+    ts = pl.concat([ts, ts.dt.offset_by("-1ns"), ts.dt.offset_by("1ns"), pl.Series("ts", [None], ts.dtype)])
+    frame = pl.DataFrame({"ts": ts})
+    for f in (frame, frame.with_columns(pl.col("ts").dt.cast_time_unit("us")),
+              frame.with_columns(pl.col("ts").dt.convert_time_zone("Europe/London"))):
+        want = (f.with_row_index().filter(pl.col("ts").dt.convert_time_zone(zone).dt.date() != day)
+                .get_column("index").cast(pl.Int64).to_list())
+        got = check_on_date(f, "ts", day, zone)
+        assert got.get_column("index").to_list() == want
+        assert 0 < len(want) < f.height - 1

@@ -12,8 +12,10 @@ Two big days, each made once per run and outside every timing:
   ~10 M depth rows, ~1.1 M child orders as CSV logs and tick Parquet) for the ingest stage.
 
 Every stage runs in its own subprocess, ``--repeat`` times (default 3, interleaved), and reports the
-median wall time (s, the work only, imports excluded) and the largest peak RSS (GB, ``ru_maxrss`` of
-that subprocess). Stages and their baselines, measured in the same run:
+median wall time (s, the work only, imports excluded), the median ``cpu_s`` (user + system of that
+subprocess, imports included: what a loaded machine inflates least) and the largest peak RSS (GB,
+``ru_maxrss`` of that subprocess); ``load_avg_1m`` is the load average when the run ended. Stages and
+their baselines, measured in the same run:
 
 - ``floor``: bare read of the Parquet columns the feature build reads, into memory (polars);
 - ``features``: build_features (features + labels), ratio ``features_over_floor`` (target <= 4);
@@ -165,6 +167,7 @@ def run_stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, floa
         raise SystemExit(f"stage {name} failed ({proc.returncode}):\n{err}")
     res: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     res["peak_gb"] = round(usage.ru_maxrss / 1024**2, 3)
+    res["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)  # the whole child, imports included
     return res
 
 
@@ -226,17 +229,21 @@ def main() -> None:
             for n in names:
                 runs[n].append(run_stage(n, lake_dir, raw_dir if n in RAW_STAGES else None))
                 last = runs[n][-1]
-                print(f"run {r + 1} {n:9s} {last['wall_s']:8.2f} s  peak {last['peak_gb']:6.2f} GB  "
-                      f"rows {last['rows']}", file=log, flush=True)
+                print(f"run {r + 1} {n:9s} {last['wall_s']:8.2f} s  cpu {last['cpu_s']:8.2f} s  "
+                      f"peak {last['peak_gb']:6.2f} GB  rows {last['rows']}", file=log, flush=True)
     res = {n: {"wall_s": round(statistics.median(x["wall_s"] for x in v), 3),
                "wall_s_runs": [x["wall_s"] for x in v],
-               "peak_gb": max(x["peak_gb"] for x in v), "rows": v[-1]["rows"]} for n, v in runs.items()}
+               "peak_gb": max(x["peak_gb"] for x in v), "rows": v[-1]["rows"],
+               "cpu_s": round(statistics.median(x["cpu_s"] for x in v), 3)} for n, v in runs.items()}
     summary: dict[str, object] = {
         "sizes": sizes, "generate_s": round(gen_s, 2), "repeat": a.repeat, "stages": res,
         "features_over_floor": _ratio("features", "floor", res),
         "pandas_over_features": _ratio("pandas", "features", res),
         "pandas_over_labels": _ratio("pandas", "labels", res),
         "ingest_over_raw_read": _ratio("ingest", "raw_read", res),
+        "ingest_over_raw_read_cpu": (round(res["ingest"]["cpu_s"] / res["raw_read"]["cpu_s"], 2)
+                                     if "ingest" in res and "raw_read" in res and res["raw_read"]["cpu_s"] else None),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "sim_features_over_floor": _ratio("sim_features", "sim_floor", res),
         "features_peak_gb": res.get("features", {}).get("peak_gb"),
         "tca_peak_gb": res.get("tca", {}).get("peak_gb"),

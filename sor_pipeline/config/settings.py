@@ -139,10 +139,20 @@ class TrainSettings(_Section):
     sample_cap_per_day_venue: int | None = Field(
         None, ge=100, description="Stratified sampling: at most this many decisions per (day, venue) train a "
                                   "model, each kept row weighted by stratum size / kept rows (None: all rows).")
+    scout_min_days: int = Field(
+        2, ge=0, description="Feature days needed to train a scout on a warm-up night (fewer days than the "
+                             "backtest needs): a model registered with action 'scout' that is never judged or "
+                             "promoted; with no champion it only steers the static waterfall's exploration "
+                             "(router.explore_static_epsilon), so the first judged night already has logs "
+                             "where its challenger would route. 0: no scouts.")
 
 
 class BacktestSettings(_Section):
     folds: int = Field(5, ge=1, description="Walk-forward folds: last K trading days.")
+    min_folds: int = Field(
+        3, ge=1, description="Fewest folds a night may judge on while history is short: with fewer feature days "
+                             "than folds + embargo + 2 a night judges on the test days there are (at least this "
+                             "many), so warm-up lasts min_folds + embargo + 2 days.")
     embargo_days: int = Field(
         0, ge=0,
         description="Trading days dropped between train and test. Labels look at most 60 s (plus the order's "

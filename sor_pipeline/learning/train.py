@@ -28,6 +28,7 @@ from schemas.features import MODEL_FEATURES
 from sor_pipeline.config.settings import Settings, get_settings
 from sor_pipeline.learning.metrics import auc, brier, mae, rmse
 from sor_pipeline.learning.router_model import RouterModel, VenueModel
+from sor_pipeline.learning.shifts import Shift, find_shift
 
 # Monotone constraints where the direction is plainly right. The venue's own trailing statistics are
 # included: a venue with higher past slippage (or more adverse markouts) is never predicted cheaper,
@@ -58,6 +59,11 @@ class TrainConfig:
     # Sample weights halve every this many trading days back from the newest training day, so a
     # regime shift (a pool turning toxic) is learned within a few nights. None = equal weights.
     recency_half_life_days: float | None = 3.0
+    # Change-point per venue (:func:`sor_pipeline.learning.shifts.find_shift`): when a venue's daily
+    # outcomes turned costlier by at least this z in the last days, its rows before the new regime weigh
+    # ``pre_shift_weight`` (its window is shortened; other venues keep theirs). None = off.
+    shift_z: float | None = 6.0
+    pre_shift_weight: float = 0.05
     valid_frac: float = 0.2
     early_stopping_rounds: int = 20
     # 1 by default: on 2 shared cores OpenMP's busy-waiting made nthread=2 ~10x slower than 1
@@ -141,12 +147,17 @@ def stratified_sample(frame: pl.DataFrame, cap: int | None, seed: int = 7) -> pl
             .filter(pl.col("__pos") < cap).drop("__pos"))
 
 
+#: Column carrying a row's regime weight: ``pre_shift_weight`` before a venue's change-point, else 1.
+REGIME_WEIGHT = "_regime_weight"
+
+
 def row_weights(frame: pl.DataFrame, half_life_days: float | None) -> np.ndarray | None:
-    """Training weights: recency (:func:`recency_weights`) times the sampling weight; None if neither."""
+    """Training weights: recency (:func:`recency_weights`) times the sampling and regime weights
+    (:func:`_sample_w`); None if none applies."""
     w = recency_weights(frame, half_life_days)
-    if SAMPLE_WEIGHT not in frame.columns:
+    sw = _sample_w(frame)
+    if sw is None:
         return w
-    sw = frame[SAMPLE_WEIGHT].cast(pl.Float64).to_numpy()
     return sw if w is None else w * sw
 
 
@@ -191,13 +202,28 @@ def _gain(booster: xgb.Booster | None) -> dict[str, float]:
 
 
 def _sample_w(frame: pl.DataFrame) -> np.ndarray | None:
-    return frame[SAMPLE_WEIGHT].cast(pl.Float64).to_numpy() if SAMPLE_WEIGHT in frame.columns else None
+    """The sampling weight times the regime weight of each row; None without either column."""
+    cols = [c for c in (SAMPLE_WEIGHT, REGIME_WEIGHT) if c in frame.columns]
+    if not cols:
+        return None
+    return np.prod([frame[c].cast(pl.Float64).to_numpy() for c in cols], axis=0)
+
+
+def mark_regime(frame: pl.DataFrame, config: TrainConfig) -> tuple[pl.DataFrame, Shift | None]:
+    """One venue's rows with :data:`REGIME_WEIGHT` when its outcomes shifted recently (see
+    :mod:`sor_pipeline.learning.shifts`), and the shift found (None: the frame unchanged)."""
+    shift = find_shift(frame, z_min=config.shift_z) if config.shift_z is not None else None
+    if shift is None:
+        return frame, None
+    weight = pl.when(pl.col("date") < shift.start).then(config.pre_shift_weight).otherwise(1.0)
+    return frame.with_columns(weight.cast(pl.Float64).alias(REGIME_WEIGHT)), shift
 
 
 def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
                 config: TrainConfig) -> tuple[VenueModel, VenueReport]:
     """Train one venue's fill classifier and slippage regressor on its rows of a features frame."""
     t0 = time.perf_counter()
+    frame, shift = mark_regime(frame, config)
     train, valid = time_split(frame, config.valid_frac)
     base = config.params()
     # Fill model on all rows. Its target is the filled share of the routed quantity (fill_ratio), a
@@ -229,8 +255,14 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
         slip_const = float(np.mean(both)) if len(both) else 0.0
     else:
         slope = config.huber_slope_bps if config.huber_slope_bps is not None else robust_slope_bps(s_tr)
+        # start from the current regime's level: after a shift, the few trees early stopping keeps
+        # must not have to travel from the old level
+        start = float(np.mean(s_tr))
+        if shift is not None:
+            post = pl.concat([f_tr, f_va]).filter(pl.col("date") >= shift.start)["arrival_slippage_bps"]
+            start = float(post.cast(pl.Float64).mean()) if post.len() else start  # type: ignore[arg-type]
         params = {**base, "objective": "reg:pseudohubererror", "huber_slope": slope,
-                  "eval_metric": "mae", "base_score": float(np.mean(s_tr)),
+                  "eval_metric": "mae", "base_score": start,
                   "monotone_constraints": monotone_tuple(SLIPPAGE_MONOTONE, MODEL_FEATURES)}
         slip, slip_holdout = _fit(params, _matrix(f_tr), s_tr, _matrix(f_va), s_va, config,
                                   row_weights(f_tr, config.recency_half_life_days), _sample_w(f_va))
@@ -242,6 +274,9 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
                          slippage=slip_holdout if slip is not None else None, fill_const=fill_const,
                          slippage_const_bps=slip_const)
     metrics: dict[str, float] = {}
+    if shift is not None:
+        metrics.update(shift_z=shift.z, shift_change=shift.change, shift_post_days=float(shift.post_days),
+                       shift_on_fill_ratio=float(shift.outcome == "fill_ratio"))
     valid_out: dict[str, np.ndarray] = {}
     if valid.height:
         p = holdout.predict_p_fill(_matrix(valid))

@@ -115,6 +115,8 @@ README_ENV = [
     ("SOR_BACKTEST_FOLD_CACHE", "false", lambda s: s.backtest.fold_cache, False),
     ("SOR_TRAIN_SAMPLE_CAP_PER_DAY_VENUE", "500", lambda s: s.train.sample_cap_per_day_venue, 500),
     ("SOR_ROUTER_EXPLORE_STATIC_EPSILON", "0.2", lambda s: s.router.explore_static_epsilon, 0.2),
+    ("SOR_TRAIN_SCOUT_MIN_DAYS", "0", lambda s: s.train.scout_min_days, 0),
+    ("SOR_BACKTEST_MIN_FOLDS", "4", lambda s: s.backtest.min_folds, 4),
     ("SOR_INGEST_MAPPING", "/desk/oms.toml", lambda s: s.ingest.mapping, Path("/desk/oms.toml")),
     ("SOR_INGEST_FIX_TAGS", '{"propensity": 7004}', lambda s: s.ingest.fix_tags, {"propensity": 7004}),
     ("SOR_MARKET_CALENDAR", "XLON", lambda s: s.market.calendar, "XLON"),

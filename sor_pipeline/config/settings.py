@@ -87,7 +87,15 @@ class OrchestrationSettings(_Section):
     prefect_api_url: str | None = Field(None, description="Prefect server URL; None = ephemeral local API.")
     task_runner: Literal["thread", "dask"] = "thread"
     max_workers: int = Field(2, ge=1, description="Thread task-runner workers (machine has 2 cores).")
-    dask_address: str | None = Field(None, description="Dask scheduler address; None = LocalCluster.")
+    dask_address: str | None = Field(
+        None, description="Dask scheduler address (with task_runner=dask); None = a LocalCluster of max_workers "
+                          "single-thread processes, started for the run. Workers need the same SOR_HOME (a shared "
+                          "file system) and this package.")
+    compute_threads: int | None = Field(
+        None, ge=1, description="Threads of polars (POLARS_MAX_THREADS) and DuckDB in this process and in every Dask "
+                                "worker (XGBoost trains with nthread=1 always). None: the libraries' defaults here, "
+                                "and Dask workers pinned to this process's counts, so a Dask backfill writes the "
+                                "same bytes as a serial one.")
     task_retries: int = Field(2, ge=0)
     task_retry_delay_s: float = Field(2.0, ge=0)
     schedule_cron: str = Field("30 18 * * 1-5", description="Nightly cron, in market.timezone.")
@@ -425,6 +433,8 @@ def runtime_env(settings: Settings) -> dict[str, str]:
     }
     if settings.orchestration.prefect_api_url:
         env["PREFECT_API_URL"] = settings.orchestration.prefect_api_url
+    if settings.orchestration.compute_threads:  # read by polars at import and by the lake's DuckDB connections
+        env["POLARS_MAX_THREADS"] = env["SOR_DUCKDB_THREADS"] = str(settings.orchestration.compute_threads)
     return env
 
 

@@ -64,7 +64,23 @@ def local_cluster_kwargs(settings: Settings) -> dict[str, Any]:
     from sor_pipeline.config.threads import worker_env
 
     return {"n_workers": settings.orchestration.max_workers, "threads_per_worker": 1, "processes": True,
-            "dashboard_address": None, "env": worker_env(settings.orchestration.compute_threads)}
+            "dashboard_address": None, "env": {**worker_env(settings.orchestration.compute_threads),
+                                               **prefect_api_env()}}
+
+
+def prefect_api_env() -> dict[str, str]:
+    """``PREFECT_API_URL`` of the API this process talks to, for its worker processes. With no server
+    configured that is this process's ephemeral one: without it each worker would start its own (about
+    20 s each, all on one database). Workers on other machines need a real server (``SOR_PREFECT_API_URL``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        return {"PREFECT_API_URL": str(configured)}
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    return {"PREFECT_API_URL": url} if url.startswith("http") else {}
 
 
 @contextmanager

@@ -147,6 +147,10 @@ class TrainSettings(_Section):
     sample_cap_per_day_venue: int | None = Field(
         None, ge=100, description="Stratified sampling: at most this many decisions per (day, venue) train a "
                                   "model, each kept row weighted by stratum size / kept rows (None: all rows).")
+    xgboost_dask: bool = Field(
+        False, description="Train every booster through xgboost.dask on the cluster at orchestration.dask_address "
+                           "(needs task_runner=dask): rows split over the workers. Its distributed quantile sketch "
+                           "proposes other splits: models equal a local fit only to a tolerance.")
 
 
 class BacktestSettings(_Section):
@@ -340,6 +344,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _xgboost_dask_needs_a_cluster(self) -> Settings:
+        o = self.orchestration
+        if self.train.xgboost_dask and (o.task_runner != "dask" or not o.dask_address):
+            raise ValueError("train.xgboost_dask needs orchestration.task_runner=dask and a dask_address "
+                             "(xgboost.dask trains on a running cluster)")
+        return self
 
     @classmethod
     def settings_customise_sources(

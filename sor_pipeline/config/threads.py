@@ -40,5 +40,5 @@ def thread_counts() -> dict[str, int]:
 def worker_env(compute_threads: int | None = None) -> dict[str, str]:
     """Environment for Dask worker processes: ``compute_threads`` for polars and DuckDB when given, else
     this process's own counts (so the workers compute what this process computes), and one OpenMP thread."""
-    counts = ({"polars": compute_threads, "duckdb": compute_threads} if compute_threads else thread_counts())
+    counts = {"polars": compute_threads, "duckdb": compute_threads} if compute_threads else thread_counts()
     return {POLARS_ENV: str(counts["polars"]), DUCKDB_ENV: str(counts["duckdb"]), "OMP_NUM_THREADS": "1"}

@@ -166,3 +166,25 @@ def test_dask_backfill_equals_serial_all_sample_days(
     prefect_harness: None, sor_home: Path, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _compare(samples, tmp_path, monkeypatch, date(2024, 3, 4), date(2024, 3, 8))
+
+
+def test_a_running_cluster_with_other_thread_counts_is_named(
+    sor_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``SOR_DASK_ADDRESS``: the backfill joins that cluster (task runners made meanwhile use it) and logs
+    workers whose polars/DuckDB thread counts differ from this process's."""
+    from distributed import LocalCluster
+
+    from flows.common import dask_cluster, task_runner
+    from sor_pipeline.config.threads import thread_counts
+
+    ours = thread_counts()
+    env = {"POLARS_MAX_THREADS": str(ours["polars"] + 1), "SOR_DUCKDB_THREADS": str(ours["duckdb"])}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, env=env) as cluster:
+        monkeypatch.setenv("SOR_TASK_RUNNER", "dask")
+        monkeypatch.setenv("SOR_DASK_ADDRESS", str(cluster.scheduler_address))
+        get_settings.cache_clear()
+        with caplog.at_level("WARNING", logger="flows.common"), dask_cluster(get_settings()) as address:
+            assert address == cluster.scheduler_address
+            assert task_runner(get_settings()).address == address
+    assert "other thread counts" in caplog.text and f"'polars': {ours['polars'] + 1}" in caplog.text

@@ -188,3 +188,26 @@ def test_a_running_cluster_with_other_thread_counts_is_named(
             assert address == cluster.scheduler_address
             assert task_runner(get_settings()).address == address
     assert "other thread counts" in caplog.text and f"'polars': {ours['polars'] + 1}" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_failed_stage_stops_the_dask_backfill_at_its_night(
+    prefect_harness: None, sor_home: Path, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage that fails on a worker stops the backfill as it stops a serial one: ``StageFailed`` naming
+    the stage and the first date, no night run, and the dates' locks free again."""
+    from flows.backfill import backfill_flow
+    from sor_pipeline.config.faults import FAULT_ENV, StageFailed
+    from sor_pipeline.storage.locks import date_lock
+
+    monkeypatch.setenv("SOR_TASK_RUNNER", "dask")
+    monkeypatch.setenv(FAULT_ENV, "features")
+    get_settings.cache_clear()
+    apply_runtime_env(get_settings())
+    with pytest.raises(StageFailed) as failed:
+        backfill_flow(date(2024, 3, 4), date(2024, 3, 5), str(samples))
+    assert failed.value.stage == "features" and failed.value.day == date(2024, 3, 4)
+    assert not (sor_home / "mlflow" / "mlflow.db").exists()  # no night logged anything
+    for d in (4, 5):
+        with date_lock(get_settings(), date(2024, 3, d), "nightly"):
+            pass

@@ -74,12 +74,23 @@ class TrainConfig:
     # of a larger stratum carry weight stratum size / kept, so every day and venue counts as much as
     # before and training cost is bounded by window x venues x cap. None = every row (weight 1).
     sample_cap_per_day_venue: int | None = None
+    # Scheduler address of a Dask cluster: every booster trains there through ``xgboost.dask`` (its rows
+    # split over the workers; the distributed quantile sketch makes other split candidates, so models
+    # equal a local fit only to a tolerance). None = in this process. Not in the repr (the fold cache's
+    # salt): :meth:`cache_salt` says whether training was distributed, not where.
+    dask_address: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> TrainConfig:
-        """Defaults, with the sampling cap of ``Settings.train`` (the process settings by default)."""
+        """Defaults, with the sampling cap of ``Settings.train`` (the process settings by default), and
+        the Dask cluster's address when ``train.xgboost_dask`` is on."""
         s = settings or get_settings()
-        return cls(sample_cap_per_day_venue=s.train.sample_cap_per_day_venue)
+        return cls(sample_cap_per_day_venue=s.train.sample_cap_per_day_venue,
+                   dask_address=s.orchestration.dask_address if s.train.xgboost_dask else None)
+
+    def cache_salt(self) -> str:
+        """What makes a fitted model differ: the hyper-parameters, and whether xgboost.dask trained it."""
+        return repr(self) + ("|xgboost.dask" if self.dask_address else "")
 
     def params(self) -> dict[str, Any]:
         return {"tree_method": "hist", "device": "cpu", "nthread": self.nthread, "max_depth": self.max_depth,
@@ -166,19 +177,20 @@ def robust_slope_bps(y: np.ndarray, floor: float = 2.0) -> float:
     return max(floor, 3.0 * float(np.std(y))) if len(y) else floor
 
 
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, target, weights (None = 1)
+
+
 def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
          config: TrainConfig, w_tr: np.ndarray | None = None,
          s_va: np.ndarray | None = None) -> tuple[xgb.Booster, xgb.Booster | None]:
     """(the model to ship: refit on train + validation with the early-stopped number of trees, the
     early-stopped model fitted on train only, which never saw the validation rows; None without them)."""
-    dtrain = xgb.DMatrix(x_tr, label=y_tr, weight=w_tr, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
+    boost = _boost_local if config.dask_address is None else _boost_dask
     if len(y_va) == 0:
-        return xgb.train(params, dtrain, num_boost_round=config.n_estimators), None
+        return boost(params, (x_tr, y_tr, w_tr), config.n_estimators, None, config), None
     # validation rows: weighted by their sampling weight ``s_va`` only (early stopping judges the
     # newest rows as the population they stand for)
-    dvalid = xgb.DMatrix(x_va, label=y_va, weight=s_va, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
-    booster = xgb.train(params, dtrain, num_boost_round=config.n_estimators, evals=[(dvalid, "valid")],
-                        early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+    booster = boost(params, (x_tr, y_tr, w_tr), config.n_estimators, (x_va, y_va, s_va), config)
     best = getattr(booster, "best_iteration", None)
     rounds = booster.num_boosted_rounds() if best is None else best + 1
     # Early stopping picked the number of trees on the newest slice; now refit on train + validation
@@ -186,9 +198,62 @@ def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.nd
     w_va = (np.ones(len(y_va)) if s_va is None else s_va) * (1.0 if w_tr is None else float(np.max(w_tr)))
     w_all = None if w_tr is None and s_va is None else np.concatenate(
         [np.ones(len(y_tr)) if w_tr is None else w_tr, w_va])
-    dall = xgb.DMatrix(np.vstack([x_tr, x_va]), label=np.concatenate([y_tr, y_va]), weight=w_all,
-                       feature_names=list(MODEL_FEATURES), nthread=config.nthread)
-    return xgb.train(params, dall, num_boost_round=max(1, rounds)), booster[: max(1, rounds)]
+    everything = (np.vstack([x_tr, x_va]), np.concatenate([y_tr, y_va]), w_all)
+    return boost(params, everything, max(1, rounds), None, config), booster[: max(1, rounds)]
+
+
+def _boost_local(params: dict[str, Any], rows: Rows, rounds: int, valid: Rows | None,
+                 config: TrainConfig) -> xgb.Booster:
+    """``rounds`` trees on ``rows`` in this process; early-stopped on ``valid`` when given."""
+    x, y, w = rows
+    dtrain = xgb.DMatrix(x, label=y, weight=w, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
+    if valid is None:
+        return xgb.train(params, dtrain, num_boost_round=rounds)
+    dvalid = xgb.DMatrix(valid[0], label=valid[1], weight=valid[2], feature_names=list(MODEL_FEATURES),
+                         nthread=config.nthread)
+    return xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")],
+                     early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+
+
+_DASK_CLIENTS: dict[str, Any] = {}
+
+
+def _dask_client(address: str) -> Any:
+    from distributed import Client
+
+    client = _DASK_CLIENTS.get(address)
+    if client is None or client.status != "running":
+        client = _DASK_CLIENTS[address] = Client(address, set_as_default=False)
+    return client
+
+
+def _boost_dask(params: dict[str, Any], rows: Rows, rounds: int, valid: Rows | None,
+                config: TrainConfig) -> xgb.Booster:
+    """:func:`_boost_local` through ``xgboost.dask`` on the cluster at ``config.dask_address``: the rows
+    split into one block per worker, one booster trained over all of them (rabit allreduce)."""
+    import dask.array as da
+    from xgboost import dask as dxgb
+
+    assert config.dask_address is not None
+    client = _dask_client(config.dask_address)
+    parts = max(1, len(client.scheduler_info()["workers"]))
+
+    def matrix(r: Rows) -> Any:
+        x, y, w = r
+        block = max(1, -(-len(y) // parts))
+        return dxgb.DaskDMatrix(client, da.from_array(x, chunks=(block, x.shape[1])), da.from_array(y, chunks=block),
+                                weight=None if w is None else da.from_array(w, chunks=block),
+                                feature_names=list(MODEL_FEATURES))
+
+    with client.as_current():  # xgboost.dask looks the client up as the current one even when given it
+        dtrain = matrix(rows)
+        if valid is None:
+            out = dxgb.train(client, params, dtrain, num_boost_round=rounds, verbose_eval=False)
+        else:
+            out = dxgb.train(client, params, dtrain, num_boost_round=rounds, evals=[(matrix(valid), "valid")],
+                             early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+    booster: xgb.Booster = out["booster"]
+    return booster
 
 
 def _matrix(frame: pl.DataFrame) -> np.ndarray:
@@ -337,7 +402,8 @@ def train_router(features: pl.DataFrame, config: TrainConfig | None = None, *,
     for part in sorted(features.partition_by("venue", maintain_order=True), key=lambda p: str(p["venue"][0])):
         venue = str(part["venue"][0])
         jobs.append((part, venue, types[venue], config))
-    for model, report in (mapper or serial_map)(train_venue, jobs):
+    # with xgboost.dask every fit is spread over the cluster already: venues one after another from here
+    for model, report in (serial_map if config.dask_address else mapper or serial_map)(train_venue, jobs):
         venues[model.venue] = model
         reports.append(report)
     reports.sort(key=lambda r: r.venue)

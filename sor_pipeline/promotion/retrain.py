@@ -321,7 +321,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     def fit(frame: pl.DataFrame) -> RouterModel:
         return train_router(frame, train_config, mapper=mapper)[0]
 
-    cache = (FoldCache(settings.fold_cache_dir, repr(train_config or TrainConfig.from_settings(settings)))
+    cache = (FoldCache(settings.fold_cache_dir, (train_config or TrainConfig.from_settings(settings)).cache_salt())
              if settings.backtest.fold_cache else None)
     fallback = lit_fallback(lake, features, sorted(features["date"].unique().to_list())[-settings.backtest.folds:])
     backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,
@@ -348,7 +348,9 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
                               "backtest_folds": settings.backtest.folds, "embargo_days": settings.backtest.embargo_days,
                               "champion_version_before": champion_before or "none",
-                              "cost_source": backtest.cost_source, **asdict(train_config or TrainConfig()),
+                              "cost_source": backtest.cost_source,
+                              **{k: v for k, v in asdict(train_config or TrainConfig()).items() if k != "dask_address"},
+                              **({"xgboost_dask": True} if settings.train.xgboost_dask else {}),
                               **{f"lib_{k}": v for k, v in library_versions().items()}}
     requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
     example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))

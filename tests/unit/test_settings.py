@@ -86,6 +86,7 @@ README_ENV = [
     ("SOR_TASK_RUNNER", "dask", lambda s: s.orchestration.task_runner, "dask"),
     ("SOR_MAX_WORKERS", "3", lambda s: s.orchestration.max_workers, 3),
     ("SOR_DASK_ADDRESS", "tcp://h:8786", lambda s: s.orchestration.dask_address, "tcp://h:8786"),
+    ("SOR_COMPUTE_THREADS", "3", lambda s: s.orchestration.compute_threads, 3),
     ("SOR_SCHEDULE_CRON", "0 19 * * 1-5", lambda s: s.orchestration.schedule_cron, "0 19 * * 1-5"),
     ("SOR_STATIC_WATERFALL", '["LITA"]', lambda s: s.router.static_waterfall, ["LITA"]),
     ("SOR_MARKET_TIMEZONE", "Europe/London", lambda s: s.market.timezone, "Europe/London"),
@@ -139,7 +140,8 @@ def test_readme_documents_no_variable_the_settings_ignore() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = set(re.findall(r"\bSOR_[A-Z][A-Z0-9_]*[A-Z0-9]\b", readme))
     known = {r[0] for r in README_ENV} | {"SOR_CONFIG", "SOR_INJECT_FAULT", "SOR_PAUSE_AT", "SOR_PAUSE_DIR",
-                                          "SOR_REAL_DATA", "SOR_ROUTER_CACHE",
+                                          "SOR_REAL_DATA", "SOR_ROUTER_CACHE", "SOR_DUCKDB_THREADS",
+                                          "SOR_XGBOOST_DASK",  # needs a cluster address: test_scale_out
                                           "SOR_ROUTER_CFLAGS"}
     assert documented <= known, f"README variables with no test: {sorted(documented - known)}"
 

@@ -254,29 +254,22 @@ def register_scout(day: date, lake: Lake, settings: Settings, available: list[da
     return result
 
 
-def since_shift(orders: pl.DataFrame, days: pl.DataFrame, features: pl.DataFrame,
-                train_config: TrainConfig | None) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
-    """The backtest's decisions and per-day costs to judge on: after the latest adverse shift of a
-    venue's outcomes in the window (:func:`sor_pipeline.learning.shifts.latest_shift`), only the test
-    days after it, whose fold models were trained on the new regime (the days before describe a
-    market that is gone, and would average away a challenger that has learnt the change); all of them
-    when there is no shift or no test day after it. Also a note for the evidence (``{}``: none)."""
+def shift_note(features: pl.DataFrame, train_config: TrainConfig | None) -> dict[str, Any]:
+    """The latest adverse shift of a venue's outcomes in the window
+    (:func:`sor_pipeline.learning.shifts.latest_shift`), for the night's evidence and reasons: which
+    venue, since when, what moved and by how much (``{}``: none). The night is still judged on all its
+    test days: judging only those after the shift was tried and measured worse (one test day the night
+    after a shift: effective sample size 29, inconclusive, and recovery took 3 nights instead of 2)."""
     z = (train_config or TrainConfig()).shift_z
     found = latest_shift(features, z_min=z) if z is not None else None
     if found is None:
-        return orders, days, {}
+        return {}
     venue, shift = found
-    after = orders.filter(pl.col("date") > shift.start)
     what = "fill ratio" if shift.outcome == "fill_ratio" else "slippage (bps)"
-    note = {"venue": venue, "start": str(shift.start), "outcome": shift.outcome, "change": shift.change,
-            "z": shift.z}
-    if after.height == 0:
-        return orders, days, {**note, "note": f"{venue} shifted on {shift.start} ({what} {shift.change:+.2f}, "
-                                              f"z {shift.z:.1f}); no test day after it yet: judged on all"}
-    n = after["date"].n_unique()
-    return after, days.filter(pl.col("date") > shift.start), {
-        **note, "note": f"judged on the {n} test day(s) after {venue}'s shift on {shift.start} ({what} "
-                        f"{shift.change:+.2f}, z {shift.z:.1f})"}
+    return {"venue": venue, "start": str(shift.start), "outcome": shift.outcome, "change": shift.change,
+            "z": shift.z, "note": f"{venue} shifted on {shift.start} ({what} {shift.change:+.2f}, z {shift.z:.1f}): "
+                                  f"its rows before weigh {(train_config or TrainConfig()).pre_shift_weight} "
+                                  f"in training"}
 
 
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
@@ -327,16 +320,16 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,
                             fallback=fallback)
     look = look_number(settings, day)
-    orders, days, shift_note = since_shift(backtest.orders, backtest.days, features, train_config)
-    verdict = evaluate_gate(orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
-                            data_checks_ok=data_checks_ok, per_day=days, look=look)
-    if shift_note:
-        verdict.reasons.insert(0, shift_note["note"])
+    verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
+                            data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)
+    shifted = shift_note(features, train_config)
+    if shifted:
+        verdict.reasons.append(shifted["note"])
     evidence: dict[str, Any] = {k: (v.as_dict() if v is not None else None) for k, v in (
         ("vs_incumbent", verdict.vs_incumbent), ("vs_static", verdict.vs_static),
         ("champion_vs_static", verdict.champion_vs_static), ("champion_vs_previous", verdict.champion_vs_previous))}
     evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look,
-                    demote_to=verdict.demote_to, shift=shift_note or None)
+                    demote_to=verdict.demote_to, shift=shifted or None)
     train_frame = features.filter(pl.col("date").is_in(train_days))
     meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
     challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)

@@ -71,20 +71,14 @@ def _features(days: int, toxic_from: int) -> pl.DataFrame:
     return pl.concat([calm, toxic])
 
 
-def test_after_a_shift_the_night_is_judged_on_the_test_days_after_it() -> None:
-    from sor_pipeline.promotion.retrain import since_shift
+def test_the_nights_evidence_names_the_latest_shift() -> None:
+    from sor_pipeline.promotion.retrain import shift_note
 
-    test_days = [D0 + timedelta(days=d) for d in range(7, 12)]
-    orders = pl.DataFrame({"date": [d for d in test_days for _ in range(3)], "x": list(range(15))})
-    days = pl.DataFrame({"date": test_days})
-    kept, kept_days, note = since_shift(orders, days, _features(12, toxic_from=10), None)
-    assert kept["date"].unique().sort().to_list() == [D0 + timedelta(days=11)] and kept_days.height == 1
-    assert note["venue"] == "DRK2" and note["start"] == str(D0 + timedelta(days=10))
-    assert note["note"].startswith("judged on the 1 test day(s) after DRK2's shift")
-    same, _, none = since_shift(orders, days, _features(12, toxic_from=99), None)  # calm: everything
-    assert same.equals(orders) and none == {}
-    today, _, only = since_shift(orders, days, _features(12, toxic_from=11), None)  # no test day after it yet
-    assert today.equals(orders) and "no test day after it yet" in only["note"]
+    note = shift_note(_features(12, toxic_from=10), None)
+    assert note["venue"] == "DRK2" and note["start"] == str(D0 + timedelta(days=10)) and note["change"] > 5.0
+    assert note["note"].startswith("DRK2 shifted on 2024-03-14 (slippage (bps) +")
+    assert shift_note(_features(12, toxic_from=99), None) == {}
+    assert shift_note(_features(12, toxic_from=10), TrainConfig(shift_z=None)) == {}
 
 
 def test_short_history_judges_on_fewer_folds() -> None:

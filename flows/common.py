@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from sor_pipeline.config.settings import Settings, get_settings
 from sor_pipeline.storage.lake import Lake
+
+log = logging.getLogger(__name__)
 
 #: Stage results are cached on their inputs (which carry data fingerprints) and the task's code,
 #: and persisted, so a re-run after a crash skips stages that already finished on the same data.
@@ -34,17 +39,80 @@ def current() -> tuple[Settings, Lake]:
     return s, Lake(s.lake_root)
 
 
+#: Scheduler address of the Dask cluster this process runs a backfill on (:func:`dask_cluster`): the
+#: nights' per-venue training joins it instead of starting a cluster of its own.
+_ACTIVE_DASK: list[str] = []
+
+
 def task_runner(settings: Settings | None = None) -> Any:
-    """Thread pool capped at ``max_workers`` by default; a Dask cluster when ``task_runner=dask``."""
+    """Thread pool capped at ``max_workers`` by default; a Dask cluster when ``task_runner=dask``: the
+    one at ``dask_address``, else the backfill's running cluster, else a LocalCluster for the run."""
     s = settings or get_settings()
     if s.orchestration.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
-        if s.orchestration.dask_address:
-            return DaskTaskRunner(address=s.orchestration.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": s.orchestration.max_workers, "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+        address = s.orchestration.dask_address or (_ACTIVE_DASK[-1] if _ACTIVE_DASK else None)
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(s))
     return ThreadPoolTaskRunner(max_workers=s.orchestration.max_workers)
+
+
+def local_cluster_kwargs(settings: Settings) -> dict[str, Any]:
+    """A LocalCluster of ``max_workers`` single-thread processes whose polars and DuckDB thread counts
+    are this process's (or ``compute_threads``): the workers compute the bytes a serial run computes."""
+    from sor_pipeline.config.threads import worker_env
+
+    return {"n_workers": settings.orchestration.max_workers, "threads_per_worker": 1, "processes": True,
+            "dashboard_address": None, "env": {**worker_env(settings.orchestration.compute_threads),
+                                               **prefect_api_env()}}
+
+
+def prefect_api_env() -> dict[str, str]:
+    """``PREFECT_API_URL`` of the API this process talks to, for its worker processes. With no server
+    configured that is this process's ephemeral one: without it each worker would start its own (about
+    20 s each, all on one database). Workers on other machines need a real server (``SOR_PREFECT_API_URL``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        return {"PREFECT_API_URL": str(configured)}
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    return {"PREFECT_API_URL": url} if url.startswith("http") else {}
+
+
+@contextmanager
+def dask_cluster(settings: Settings) -> Iterator[str]:
+    """The Dask scheduler address to run on while the block runs: ``dask_address``, or a LocalCluster
+    started here (:func:`local_cluster_kwargs`) and closed on leaving. Task runners made meanwhile
+    (:func:`task_runner`) use it. A running cluster whose workers have other thread counts than this
+    process is logged: its results may differ from a serial run's in the last bits."""
+    from distributed import Client, LocalCluster
+
+    from sor_pipeline.config.threads import thread_counts
+
+    with contextlib.ExitStack() as stack:
+        address = settings.orchestration.dask_address
+        if address is None:
+            cluster = stack.enter_context(LocalCluster(**local_cluster_kwargs(settings)))
+            address = str(cluster.scheduler_address)
+        else:
+            with Client(address, set_as_default=False) as client:
+                theirs = client.run(thread_counts)
+            ours = ({"polars": settings.orchestration.compute_threads, "duckdb": settings.orchestration.compute_threads}
+                    if settings.orchestration.compute_threads else thread_counts())
+            odd = {w: c for w, c in theirs.items() if c != ours}
+            if odd:
+                log.warning("Dask workers with other thread counts than %s (results may differ from a serial run "
+                            "in the last bits; set compute_threads and start the workers with POLARS_MAX_THREADS "
+                            "and SOR_DUCKDB_THREADS): %s", ours, odd)
+        _ACTIVE_DASK.append(address)
+        try:
+            yield address
+        finally:
+            _ACTIVE_DASK.pop()
 
 
 def files_fingerprint(paths: Iterable[Path]) -> str:

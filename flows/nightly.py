@@ -32,7 +32,7 @@ from flows.stages import (
     sandbox_task,
     tca_task,
 )
-from sor_pipeline.config.calendar import is_trading_day, market_today, trading_days
+from sor_pipeline.config.calendar import is_trading_day, market_today
 from sor_pipeline.config.faults import StageFailed, injected_stages, maybe_inject
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.promotion.champion import champion_at_start, champion_reference
@@ -62,12 +62,26 @@ def _registry(fn: Callable[[], T]) -> T:
     return fn()
 
 
+def features_fingerprint(lake: Lake, day: date) -> str:
+    """What the features of ``day`` read: the day's primary tables and the earlier days' features."""
+    history = [d for d in lake.dates("features") if d < day]
+    return lake_fingerprint(lake, FEATURE_INPUTS, [day]) + lake_fingerprint(lake, ["features"], history)
+
+
+def tca_fingerprint(lake: Lake, day: date) -> str:
+    """What the TCA of ``day`` reads: the day's primary tables."""
+    return lake_fingerprint(lake, TCA_INPUTS, [day])
+
+
 @flow(name="sor-nightly", log_prints=True)
-def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[str, Any]:
+def nightly_flow(day: date | None = None, raw_dir: str | None = None,
+                 prepared: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the whole night for trading date ``day`` (default: today in the market's time zone, as the
     schedule calls it after the close) from the drop under ``raw_dir`` (default ``$SOR_HOME/raw``),
     holding the date's run lock (a second night of the same date raises ``AlreadyRunning``).
-    Returns the JSON summary (docs/DESIGN.md ``nightly`` fields)."""
+    ``prepared``: results of the night's ``ingest``, ``features`` and ``tca`` stages that a Dask backfill
+    already ran (:mod:`flows.backfill`); those stages are not run again. Returns the JSON summary
+    (docs/DESIGN.md ``nightly`` fields)."""
     injected_stages()  # refuse a misspelt SOR_INJECT_FAULT before anything runs
     settings, lake = current()
     if day is None:
@@ -75,19 +89,18 @@ def nightly_flow(day: date | None = None, raw_dir: str | None = None) -> dict[st
         if not is_trading_day(day, settings.market.holidays, settings.market.calendar):
             return {"date": day.isoformat(), "skipped": "not a trading day", "promoted": False}
     with date_lock(settings, day, "nightly"):
-        return _night(settings, lake, day, Path(raw_dir) if raw_dir else settings.raw_root)
+        return _night(settings, lake, day, Path(raw_dir) if raw_dir else settings.raw_root, prepared or {})
 
 
-def _night(settings: Settings, lake: Lake, day: date, raw: Path) -> dict[str, Any]:
+def _night(settings: Settings, lake: Lake, day: date, raw: Path, prepared: dict[str, Any]) -> dict[str, Any]:
     registry_before = _run("registry", day, lambda: _registry(lambda: champion_reference(settings, day)))
 
-    ingest = _run("ingest", day, lambda: lake_cached(ingest_task, lake, day)(
+    ingest = prepared.get("ingest") or _run("ingest", day, lambda: lake_cached(ingest_task, lake, day)(
         day, str(raw), ingest_fingerprint(day, raw)))
-    history = [d for d in lake.dates("features") if d < day]
-    features = _run("features", day, lambda: lake_cached(features_task, lake, day)(
-        day, lake_fingerprint(lake, FEATURE_INPUTS, [day]) + lake_fingerprint(lake, ["features"], history)))
-    tca = _run("tca", day, lambda: lake_cached(tca_task, lake, day)(
-        day, lake_fingerprint(lake, TCA_INPUTS, [day])))
+    features = prepared.get("features") or _run("features", day, lambda: lake_cached(features_task, lake, day)(
+        day, features_fingerprint(lake, day)))
+    tca = prepared.get("tca") or _run("tca", day, lambda: lake_cached(tca_task, lake, day)(
+        day, tca_fingerprint(lake, day)))
     from prefect.runtime import flow_run
 
     monitor = _run("monitor", day, lambda: monitor_task(day, registry_before, flow_run.ui_url))
@@ -137,10 +150,9 @@ def _night(settings: Settings, lake: Lake, day: date, raw: Path) -> dict[str, An
     return summary
 
 
-@flow(name="sor-backfill", log_prints=True)
 def backfill_flow(start: date, end: date, raw_dir: str | None = None) -> list[dict[str, Any]]:
-    """The nightly over every trading date in [start, end] (the exchange calendar's sessions minus
-    Settings.market.holidays)."""
-    settings, _ = current()
-    days = trading_days(start, end, settings.market.holidays, settings.market.calendar)
-    return [nightly_flow(d, raw_dir) for d in days]
+    """The nightly over every trading date in [start, end]: serial, or fanned out on Dask with
+    ``SOR_TASK_RUNNER=dask`` (:func:`flows.backfill.backfill_flow`)."""
+    from flows.backfill import backfill_flow as flow_
+
+    return flow_(start, end, raw_dir)

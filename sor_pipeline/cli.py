@@ -339,7 +339,7 @@ def backfill_cmd(
 ) -> None:
     """The nightly over every trading date in [start, end] (weekdays minus holidays)."""
     settings()  # runtime environment (Prefect/MLflow state under SOR_HOME) before importing flows
-    from flows.nightly import backfill_flow
+    from flows.backfill import backfill_flow
     from sor_pipeline.config.faults import StageFailed
     from sor_pipeline.storage.locks import EXIT_ALREADY_RUNNING, AlreadyRunning
 

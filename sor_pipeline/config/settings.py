@@ -92,7 +92,15 @@ class OrchestrationSettings(_Section):
     prefect_api_url: str | None = Field(None, description="Prefect server URL; None = ephemeral local API.")
     task_runner: Literal["thread", "dask"] = "thread"
     max_workers: int = Field(2, ge=1, description="Thread task-runner workers (machine has 2 cores).")
-    dask_address: str | None = Field(None, description="Dask scheduler address; None = LocalCluster.")
+    dask_address: str | None = Field(
+        None, description="Dask scheduler address (with task_runner=dask); None = a LocalCluster of max_workers "
+                          "single-thread processes, started for the run. Workers need the same SOR_HOME (a shared "
+                          "file system) and this package.")
+    compute_threads: int | None = Field(
+        None, ge=1, description="Threads of polars (POLARS_MAX_THREADS) and DuckDB in this process and in every Dask "
+                                "worker (XGBoost trains with nthread=1 always). None: the libraries' defaults here, "
+                                "and Dask workers pinned to this process's counts, so a Dask backfill writes the "
+                                "same bytes as a serial one.")
     task_retries: int = Field(2, ge=0)
     task_retry_delay_s: float = Field(2.0, ge=0)
     schedule_cron: str = Field("30 18 * * 1-5", description="Nightly cron, in market.timezone.")
@@ -144,10 +152,24 @@ class TrainSettings(_Section):
     sample_cap_per_day_venue: int | None = Field(
         None, ge=100, description="Stratified sampling: at most this many decisions per (day, venue) train a "
                                   "model, each kept row weighted by stratum size / kept rows (None: all rows).")
+    scout_min_days: int = Field(
+        2, ge=0, description="Feature days needed to train a scout on a warm-up night (fewer days than the "
+                             "backtest needs): a model registered with action 'scout' that is never judged or "
+                             "promoted; with no champion it only steers the static waterfall's exploration "
+                             "(router.explore_static_epsilon), so the first judged night already has logs "
+                             "where its challenger would route. 0: no scouts.")
+    xgboost_dask: bool = Field(
+        False, description="Train every booster through xgboost.dask on the cluster at orchestration.dask_address "
+                           "(needs task_runner=dask): rows split over the workers. Its distributed quantile sketch "
+                           "proposes other splits: models equal a local fit only to a tolerance.")
 
 
 class BacktestSettings(_Section):
     folds: int = Field(5, ge=1, description="Walk-forward folds: last K trading days.")
+    min_folds: int = Field(
+        3, ge=1, description="Fewest folds a night may judge on while history is short: with fewer feature days "
+                             "than folds + embargo + 2 a night judges on the test days there are (at least this "
+                             "many), so warm-up lasts min_folds + embargo + 2 days.")
     embargo_days: int = Field(
         0, ge=0,
         description="Trading days dropped between train and test. Labels look at most 60 s (plus the order's "
@@ -338,6 +360,14 @@ class Settings(BaseSettings):
     def _absolute_home(cls, v: Path) -> Path:
         return v.expanduser().resolve()
 
+    @model_validator(mode="after")
+    def _xgboost_dask_needs_a_cluster(self) -> Settings:
+        o = self.orchestration
+        if self.train.xgboost_dask and (o.task_runner != "dask" or not o.dask_address):
+            raise ValueError("train.xgboost_dask needs orchestration.task_runner=dask and a dask_address "
+                             "(xgboost.dask trains on a running cluster)")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -430,6 +460,8 @@ def runtime_env(settings: Settings) -> dict[str, str]:
     }
     if settings.orchestration.prefect_api_url:
         env["PREFECT_API_URL"] = settings.orchestration.prefect_api_url
+    if settings.orchestration.compute_threads:  # read by polars at import and by the lake's DuckDB connections
+        env["POLARS_MAX_THREADS"] = env["SOR_DUCKDB_THREADS"] = str(settings.orchestration.compute_threads)
     return env
 
 

@@ -81,7 +81,8 @@ def candidate_rows(requests: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
 
 def choose(scored: pl.DataFrame, name: str) -> pl.DataFrame:
     """argmin of ``expected_cost_bps`` per request -> (request_id, venue_<name>)."""
-    return scored.sort("expected_cost_bps").group_by("request_id").agg(pl.col("venue").first().alias(f"venue_{name}"))
+    return (scored.sort("expected_cost_bps", "venue").group_by("request_id")
+            .agg(pl.col("venue").first().alias(f"venue_{name}")))
 
 
 def static_venue(candidates: list[str], waterfall: list[str]) -> str:
@@ -245,7 +246,8 @@ def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: Router
                     pl.lit(name).alias("model"), "venue", "filled", "arrival_slippage_bps", "p_fill", "slippage_bps"))
         folds.append({"test_day": str(test_day), "train_start": str(train_days[0]), "train_end": str(train_days[-1]),
                       "train_days": len(train_days)})
-    orders = pl.concat(decisions, how="diagonal_relaxed")
+    # one row order whatever the joins' (unordered) output: the gate's sums then add in one order
+    orders = pl.concat(decisions, how="diagonal_relaxed").sort("date", "request_id", maintain_order=True)
     source = "dr" if orders["propensity"].null_count() < orders.height else "none"
     return BacktestResult(days=daily_costs(orders), orders=orders,
                           venue_metrics=venue_errors(pl.concat(preds, how="vertical_relaxed")),

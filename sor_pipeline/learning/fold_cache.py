@@ -25,7 +25,7 @@ import xgboost as xgb
 from sor_pipeline.learning.router_model import SPEC_FILE, RouterModel
 
 #: Source files whose code decides what a fitted fold model is.
-_FIT_SOURCES = ("train.py", "router_model.py", "costs.py")
+_FIT_SOURCES = ("train.py", "shifts.py", "router_model.py", "costs.py")
 
 
 @cache

@@ -13,8 +13,11 @@ demotion); confidence-sequence bounds are logged beside them.
   explicit correction for the nightly looks at the same incumbent, whose levels sum to ``gate.alpha``.
   The incumbent is the champion, or the static waterfall when there is none.
   Also required: data checks passed (ingest and monitor), enough support for the challenger (effective
-  sample size of its weights >= ``gate.min_ess``), and no venue's slippage MAE above
-  ``gate.max_venue_mae_ratio`` x the champion's.
+  sample size of its weights >= ``gate.min_ess``), no venue's slippage MAE above
+  ``gate.max_venue_mae_ratio`` x the champion's, and the challenger no costlier than static (point
+  estimate) over the last ``gate.demote_days`` days: a shift that began there is not averaged away by
+  the longer window (measured: a challenger cheaper than a failing champion, both costlier than static
+  since a pool turned toxic, was promoted and cost +0.65 bps/decision for two more days).
 - **demote** the champion (tomorrow routes static) when, not promoting, (champion - static) over the
   last ``gate.demote_days`` backtest days (where a shift shows first) is significantly above 0: one-sided
   clustered z at ``gate.demote_alpha / gate.demote_horizon_nights`` per night, an explicit (Bonferroni)
@@ -176,6 +179,11 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
         reasons.append(f"not significantly cheaper than the {incumbent}: diff {vs_inc.mean_diff_bps:+.3f} bps "
                        f"(se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.4f} >= {level:.4f}, look {look}, "
                        f"margin {g.min_margin_bps})")
+    recent_vs_static = _pair(recent, "challenger", "static", demote_level, settings)
+    if support_ok and significant and recent_vs_static.mean_diff_bps > 0:
+        reasons.append(f"costlier than the static waterfall over the last {len(recent_days)} day(s): "
+                       f"{recent_vs_static.mean_diff_bps:+.3f} bps (se {recent_vs_static.se_bps:.3f}); a shift "
+                       f"may have begun that the longer window averages away")
     worse = {v: r for v, r in ratios.items() if r > g.max_venue_mae_ratio}
     if worse:
         listed = ", ".join(f"{v} {r:.2f}x" for v, r in worse.items())

@@ -69,8 +69,10 @@ def cluster_mean_se(values: np.ndarray, clusters: np.ndarray, strata: np.ndarray
     mean = float(v.mean())
     # per-cluster sums of deviations from the stratum mean; variance of the total within strata
     dev = frame.with_columns((pl.col("v") - pl.col("v").mean().over("s")).alias("e"))
-    per = dev.group_by("s", "c").agg(pl.col("e").sum().alias("e"))
-    g = per.group_by("s").agg(pl.len().alias("g"), (pl.col("e") ** 2).sum().alias("ss"))
+    # sorted groups: a hash group-by's order varies between runs, and sums in another order differ in
+    # the last bits (seen: a resumed night's p-value 1 ulp off the straight night's)
+    per = dev.group_by("s", "c").agg(pl.col("e").sum().alias("e")).sort("s", "c")
+    g = per.group_by("s", maintain_order=True).agg(pl.len().alias("g"), (pl.col("e") ** 2).sum().alias("ss"))
     var_total = float(sum(ss * gi / (gi - 1) for gi, ss in g.select("g", "ss").iter_rows() if gi > 1))
     se = math.sqrt(var_total) / n
     return mean, se, n

@@ -28,6 +28,7 @@ from schemas.features import MODEL_FEATURES
 from sor_pipeline.config.settings import Settings, get_settings
 from sor_pipeline.learning.metrics import auc, brier, mae, rmse
 from sor_pipeline.learning.router_model import RouterModel, VenueModel
+from sor_pipeline.learning.shifts import Shift, find_shift
 
 # Monotone constraints where the direction is plainly right. The venue's own trailing statistics are
 # included: a venue with higher past slippage (or more adverse markouts) is never predicted cheaper,
@@ -58,6 +59,11 @@ class TrainConfig:
     # Sample weights halve every this many trading days back from the newest training day, so a
     # regime shift (a pool turning toxic) is learned within a few nights. None = equal weights.
     recency_half_life_days: float | None = 3.0
+    # Change-point per venue (:func:`sor_pipeline.learning.shifts.find_shift`): when a venue's daily
+    # outcomes turned costlier by at least this z in the last days, its rows before the new regime weigh
+    # ``pre_shift_weight`` (its window is shortened; other venues keep theirs). None = off.
+    shift_z: float | None = 6.0
+    pre_shift_weight: float = 0.05
     valid_frac: float = 0.2
     early_stopping_rounds: int = 20
     # 1 by default: on 2 shared cores OpenMP's busy-waiting made nthread=2 ~10x slower than 1
@@ -68,12 +74,23 @@ class TrainConfig:
     # of a larger stratum carry weight stratum size / kept, so every day and venue counts as much as
     # before and training cost is bounded by window x venues x cap. None = every row (weight 1).
     sample_cap_per_day_venue: int | None = None
+    # Scheduler address of a Dask cluster: every booster trains there through ``xgboost.dask`` (its rows
+    # split over the workers; the distributed quantile sketch makes other split candidates, so models
+    # equal a local fit only to a tolerance). None = in this process. Not in the repr (the fold cache's
+    # salt): :meth:`cache_salt` says whether training was distributed, not where.
+    dask_address: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> TrainConfig:
-        """Defaults, with the sampling cap of ``Settings.train`` (the process settings by default)."""
+        """Defaults, with the sampling cap of ``Settings.train`` (the process settings by default), and
+        the Dask cluster's address when ``train.xgboost_dask`` is on."""
         s = settings or get_settings()
-        return cls(sample_cap_per_day_venue=s.train.sample_cap_per_day_venue)
+        return cls(sample_cap_per_day_venue=s.train.sample_cap_per_day_venue,
+                   dask_address=s.orchestration.dask_address if s.train.xgboost_dask else None)
+
+    def cache_salt(self) -> str:
+        """What makes a fitted model differ: the hyper-parameters, and whether xgboost.dask trained it."""
+        return repr(self) + ("|xgboost.dask" if self.dask_address else "")
 
     def params(self) -> dict[str, Any]:
         return {"tree_method": "hist", "device": "cpu", "nthread": self.nthread, "max_depth": self.max_depth,
@@ -141,12 +158,17 @@ def stratified_sample(frame: pl.DataFrame, cap: int | None, seed: int = 7) -> pl
             .filter(pl.col("__pos") < cap).drop("__pos"))
 
 
+#: Column carrying a row's regime weight: ``pre_shift_weight`` before a venue's change-point, else 1.
+REGIME_WEIGHT = "_regime_weight"
+
+
 def row_weights(frame: pl.DataFrame, half_life_days: float | None) -> np.ndarray | None:
-    """Training weights: recency (:func:`recency_weights`) times the sampling weight; None if neither."""
+    """Training weights: recency (:func:`recency_weights`) times the sampling and regime weights
+    (:func:`_sample_w`); None if none applies."""
     w = recency_weights(frame, half_life_days)
-    if SAMPLE_WEIGHT not in frame.columns:
+    sw = _sample_w(frame)
+    if sw is None:
         return w
-    sw = frame[SAMPLE_WEIGHT].cast(pl.Float64).to_numpy()
     return sw if w is None else w * sw
 
 
@@ -155,19 +177,20 @@ def robust_slope_bps(y: np.ndarray, floor: float = 2.0) -> float:
     return max(floor, 3.0 * float(np.std(y))) if len(y) else floor
 
 
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # features, target, weights (None = 1)
+
+
 def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
          config: TrainConfig, w_tr: np.ndarray | None = None,
          s_va: np.ndarray | None = None) -> tuple[xgb.Booster, xgb.Booster | None]:
     """(the model to ship: refit on train + validation with the early-stopped number of trees, the
     early-stopped model fitted on train only, which never saw the validation rows; None without them)."""
-    dtrain = xgb.DMatrix(x_tr, label=y_tr, weight=w_tr, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
+    boost = _boost_local if config.dask_address is None else _boost_dask
     if len(y_va) == 0:
-        return xgb.train(params, dtrain, num_boost_round=config.n_estimators), None
+        return boost(params, (x_tr, y_tr, w_tr), config.n_estimators, None, config), None
     # validation rows: weighted by their sampling weight ``s_va`` only (early stopping judges the
     # newest rows as the population they stand for)
-    dvalid = xgb.DMatrix(x_va, label=y_va, weight=s_va, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
-    booster = xgb.train(params, dtrain, num_boost_round=config.n_estimators, evals=[(dvalid, "valid")],
-                        early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+    booster = boost(params, (x_tr, y_tr, w_tr), config.n_estimators, (x_va, y_va, s_va), config)
     best = getattr(booster, "best_iteration", None)
     rounds = booster.num_boosted_rounds() if best is None else best + 1
     # Early stopping picked the number of trees on the newest slice; now refit on train + validation
@@ -175,9 +198,62 @@ def _fit(params: dict[str, Any], x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.nd
     w_va = (np.ones(len(y_va)) if s_va is None else s_va) * (1.0 if w_tr is None else float(np.max(w_tr)))
     w_all = None if w_tr is None and s_va is None else np.concatenate(
         [np.ones(len(y_tr)) if w_tr is None else w_tr, w_va])
-    dall = xgb.DMatrix(np.vstack([x_tr, x_va]), label=np.concatenate([y_tr, y_va]), weight=w_all,
-                       feature_names=list(MODEL_FEATURES), nthread=config.nthread)
-    return xgb.train(params, dall, num_boost_round=max(1, rounds)), booster[: max(1, rounds)]
+    everything = (np.vstack([x_tr, x_va]), np.concatenate([y_tr, y_va]), w_all)
+    return boost(params, everything, max(1, rounds), None, config), booster[: max(1, rounds)]
+
+
+def _boost_local(params: dict[str, Any], rows: Rows, rounds: int, valid: Rows | None,
+                 config: TrainConfig) -> xgb.Booster:
+    """``rounds`` trees on ``rows`` in this process; early-stopped on ``valid`` when given."""
+    x, y, w = rows
+    dtrain = xgb.DMatrix(x, label=y, weight=w, feature_names=list(MODEL_FEATURES), nthread=config.nthread)
+    if valid is None:
+        return xgb.train(params, dtrain, num_boost_round=rounds)
+    dvalid = xgb.DMatrix(valid[0], label=valid[1], weight=valid[2], feature_names=list(MODEL_FEATURES),
+                         nthread=config.nthread)
+    return xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")],
+                     early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+
+
+_DASK_CLIENTS: dict[str, Any] = {}
+
+
+def _dask_client(address: str) -> Any:
+    from distributed import Client
+
+    client = _DASK_CLIENTS.get(address)
+    if client is None or client.status != "running":
+        client = _DASK_CLIENTS[address] = Client(address, set_as_default=False)
+    return client
+
+
+def _boost_dask(params: dict[str, Any], rows: Rows, rounds: int, valid: Rows | None,
+                config: TrainConfig) -> xgb.Booster:
+    """:func:`_boost_local` through ``xgboost.dask`` on the cluster at ``config.dask_address``: the rows
+    split into one block per worker, one booster trained over all of them (rabit allreduce)."""
+    import dask.array as da
+    from xgboost import dask as dxgb
+
+    assert config.dask_address is not None
+    client = _dask_client(config.dask_address)
+    parts = max(1, len(client.scheduler_info()["workers"]))
+
+    def matrix(r: Rows) -> Any:
+        x, y, w = r
+        block = max(1, -(-len(y) // parts))
+        return dxgb.DaskDMatrix(client, da.from_array(x, chunks=(block, x.shape[1])), da.from_array(y, chunks=block),
+                                weight=None if w is None else da.from_array(w, chunks=block),
+                                feature_names=list(MODEL_FEATURES))
+
+    with client.as_current():  # xgboost.dask looks the client up as the current one even when given it
+        dtrain = matrix(rows)
+        if valid is None:
+            out = dxgb.train(client, params, dtrain, num_boost_round=rounds, verbose_eval=False)
+        else:
+            out = dxgb.train(client, params, dtrain, num_boost_round=rounds, evals=[(matrix(valid), "valid")],
+                             early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+    booster: xgb.Booster = out["booster"]
+    return booster
 
 
 def _matrix(frame: pl.DataFrame) -> np.ndarray:
@@ -191,13 +267,28 @@ def _gain(booster: xgb.Booster | None) -> dict[str, float]:
 
 
 def _sample_w(frame: pl.DataFrame) -> np.ndarray | None:
-    return frame[SAMPLE_WEIGHT].cast(pl.Float64).to_numpy() if SAMPLE_WEIGHT in frame.columns else None
+    """The sampling weight times the regime weight of each row; None without either column."""
+    cols = [c for c in (SAMPLE_WEIGHT, REGIME_WEIGHT) if c in frame.columns]
+    if not cols:
+        return None
+    return np.prod([frame[c].cast(pl.Float64).to_numpy() for c in cols], axis=0)
+
+
+def mark_regime(frame: pl.DataFrame, config: TrainConfig) -> tuple[pl.DataFrame, Shift | None]:
+    """One venue's rows with :data:`REGIME_WEIGHT` when its outcomes shifted recently (see
+    :mod:`sor_pipeline.learning.shifts`), and the shift found (None: the frame unchanged)."""
+    shift = find_shift(frame, z_min=config.shift_z) if config.shift_z is not None else None
+    if shift is None:
+        return frame, None
+    weight = pl.when(pl.col("date") < shift.start).then(config.pre_shift_weight).otherwise(1.0)
+    return frame.with_columns(weight.cast(pl.Float64).alias(REGIME_WEIGHT)), shift
 
 
 def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
                 config: TrainConfig) -> tuple[VenueModel, VenueReport]:
     """Train one venue's fill classifier and slippage regressor on its rows of a features frame."""
     t0 = time.perf_counter()
+    frame, shift = mark_regime(frame, config)
     train, valid = time_split(frame, config.valid_frac)
     base = config.params()
     # Fill model on all rows. Its target is the filled share of the routed quantity (fill_ratio), a
@@ -229,8 +320,14 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
         slip_const = float(np.mean(both)) if len(both) else 0.0
     else:
         slope = config.huber_slope_bps if config.huber_slope_bps is not None else robust_slope_bps(s_tr)
+        # start from the current regime's level: after a shift, the few trees early stopping keeps
+        # must not have to travel from the old level
+        start = float(np.mean(s_tr))
+        if shift is not None:
+            post = pl.concat([f_tr, f_va]).filter(pl.col("date") >= shift.start)["arrival_slippage_bps"]
+            start = float(post.cast(pl.Float64).mean()) if post.len() else start  # type: ignore[arg-type]
         params = {**base, "objective": "reg:pseudohubererror", "huber_slope": slope,
-                  "eval_metric": "mae", "base_score": float(np.mean(s_tr)),
+                  "eval_metric": "mae", "base_score": start,
                   "monotone_constraints": monotone_tuple(SLIPPAGE_MONOTONE, MODEL_FEATURES)}
         slip, slip_holdout = _fit(params, _matrix(f_tr), s_tr, _matrix(f_va), s_va, config,
                                   row_weights(f_tr, config.recency_half_life_days), _sample_w(f_va))
@@ -242,6 +339,9 @@ def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,
                          slippage=slip_holdout if slip is not None else None, fill_const=fill_const,
                          slippage_const_bps=slip_const)
     metrics: dict[str, float] = {}
+    if shift is not None:
+        metrics.update(shift_z=shift.z, shift_change=shift.change, shift_post_days=float(shift.post_days),
+                       shift_on_fill_ratio=float(shift.outcome == "fill_ratio"))
     valid_out: dict[str, np.ndarray] = {}
     if valid.height:
         p = holdout.predict_p_fill(_matrix(valid))
@@ -302,7 +402,8 @@ def train_router(features: pl.DataFrame, config: TrainConfig | None = None, *,
     for part in sorted(features.partition_by("venue", maintain_order=True), key=lambda p: str(p["venue"][0])):
         venue = str(part["venue"][0])
         jobs.append((part, venue, types[venue], config))
-    for model, report in (mapper or serial_map)(train_venue, jobs):
+    # with xgboost.dask every fit is spread over the cluster already: venues one after another from here
+    for model, report in (serial_map if config.dask_address else mapper or serial_map)(train_venue, jobs):
         venues[model.venue] = model
         reports.append(report)
     reports.sort(key=lambda r: r.venue)

@@ -34,6 +34,7 @@ from sor_pipeline.learning.fold_cache import FoldCache
 from sor_pipeline.learning.gate import evaluate_gate
 from sor_pipeline.learning.lit_fallback import lit_fallback
 from sor_pipeline.learning.router_model import RouterModel
+from sor_pipeline.learning.shifts import latest_shift
 from sor_pipeline.learning.train import Mapper, TrainConfig, train_router
 from sor_pipeline.promotion.champion import NIGHT_TAG, champion_at_start
 from sor_pipeline.storage import registry
@@ -143,8 +144,17 @@ def look_number(settings: Settings, day: date) -> int:
 
 
 def min_history_days(settings: Settings) -> int:
-    """Feature days needed before a retrain can be judged: the folds, the embargo and 2 training days."""
-    return settings.backtest.folds + settings.backtest.embargo_days + 2
+    """Feature days needed before a retrain can be judged: the fewest folds (``backtest.min_folds``, at
+    most ``backtest.folds``), the embargo and 2 training days."""
+    b = settings.backtest
+    return min(b.min_folds, b.folds) + b.embargo_days + 2
+
+
+def night_folds(settings: Settings, n_days: int) -> int:
+    """Walk-forward folds of a night with ``n_days`` feature days: ``backtest.folds``, or fewer while
+    history is short (never fewer than ``backtest.min_folds``; see :func:`min_history_days`)."""
+    b = settings.backtest
+    return max(1, min(b.folds, n_days - b.embargo_days - 2))
 
 
 def skipped_result(day: date, reason: str) -> RetrainResult:
@@ -199,6 +209,69 @@ def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
     return plan
 
 
+def register_scout(day: date, lake: Lake, settings: Settings, available: list[date], why: str, *,
+                   run_key: str | None = None, train_config: TrainConfig | None = None,
+                   mapper: Mapper | None = None) -> RetrainResult:
+    """A warm-up night (too little history for the walk-forward backtest): train the challenger on the
+    days there are and register it with action ``scout``. A scout is never judged, never counts as a
+    look and is never promoted; while no champion routes, the newest registered version steers only
+    the static waterfall's exploration (:func:`sor_pipeline.serving.exploration.scout_params`), so the
+    first night that can judge finds logged decisions where its challenger would route. Idempotent by
+    ``run_key`` like :func:`run_retrain`."""
+    t0 = time.perf_counter()
+    train_days = available[-settings.train.window_days:]
+    dhash = data_hash(lake, train_days)
+    run_key = run_key or f"{day.isoformat()}:{dhash[:16]}"
+    existing = registry.find_version(settings, RUN_KEY_TAG, run_key)
+    if existing is not None:
+        return _reuse(settings, existing)
+    train_frame = lake.read("features", days=train_days).collect()
+    meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
+    scout, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
+    reason = f"scout only: {why}; it steers exploration while static routes and is never promoted"
+    tags = {NIGHT_TAG: day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
+            "code_version": code_version(), RUN_KEY_TAG: run_key}
+    params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
+                              "role": "scout", **asdict(train_config or TrainConfig()),
+                              **{f"lib_{k}": v for k, v in library_versions().items()}}
+    requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
+    example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))
+    with registry.parent_run(settings, f"scout-{day.isoformat()}", {**tags, "role": "scout"}) as run_id:
+        registry.log_params(params)
+        registry.log_venue_runs(reports, {"train_window": tags["train_window"], "data_hash": dhash},
+                                figures=plots.venue_figures)
+        model_uri = registry.log_router_model(scout, example)
+        registry.log_metrics({"retrain_seconds": time.perf_counter() - t0})
+    version = registry.register_model(settings, model_uri, {
+        **tags, "gate_verdict": "scout", "gate_reasons": fit_json([reason], settings.retrain.tag_max_chars),
+        "p_value": "nan", "cost_diff_bps": "nan", "cost_source": "none", "run_id": run_id, "promoted": "false",
+        "action": "scout", "evidence": "{}", "per_day_costs": "[]"})
+    result = RetrainResult(day=day.isoformat(), promoted=False, champion_version=registry.champion_version(settings),
+                           challenger_version=version, p_value=float("nan"), cost_diff_bps=float("nan"),
+                           run_id=run_id, verdict="scout", reasons=[reason], cost_source="none", run_key=run_key,
+                           data_hash=dhash, action="scout")
+    registry.describe_version(settings, version, registry.describe_night(result.as_dict()))
+    return result
+
+
+def shift_note(features: pl.DataFrame, train_config: TrainConfig | None) -> dict[str, Any]:
+    """The latest adverse shift of a venue's outcomes in the window
+    (:func:`sor_pipeline.learning.shifts.latest_shift`), for the night's evidence and reasons: which
+    venue, since when, what moved and by how much (``{}``: none). The night is still judged on all its
+    test days: judging only those after the shift was tried and measured worse (one test day the night
+    after a shift: effective sample size 29, inconclusive, and recovery took 3 nights instead of 2)."""
+    z = (train_config or TrainConfig()).shift_z
+    found = latest_shift(features, z_min=z) if z is not None else None
+    if found is None:
+        return {}
+    venue, shift = found
+    what = "fill ratio" if shift.outcome == "fill_ratio" else "slippage (bps)"
+    return {"venue": venue, "start": str(shift.start), "outcome": shift.outcome, "change": shift.change,
+            "z": shift.z, "note": f"{venue} shifted on {shift.start} ({what} {shift.change:+.2f}, z {shift.z:.1f}): "
+                                  f"its rows before weigh {(train_config or TrainConfig()).pre_shift_weight} "
+                                  f"in training"}
+
+
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
                 run_key: str | None = None, train_config: TrainConfig | None = None,
                 promote: bool = True, mapper: Mapper | None = None) -> RetrainResult:
@@ -210,8 +283,15 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     if day not in available:
         raise ValueError(f"no features partition for {day}")
     if len(available) < min_history_days(settings):
-        return skipped_result(day, f"insufficient history: {len(available)} feature days < "
-                                   f"{min_history_days(settings)} (folds + embargo + 2)")
+        why = (f"insufficient history: {len(available)} feature days < {min_history_days(settings)} "
+               f"(min folds + embargo + 2)")
+        if settings.train.scout_min_days and len(available) >= settings.train.scout_min_days:
+            return register_scout(day, lake, settings, available, why, run_key=run_key,
+                                  train_config=train_config, mapper=mapper)
+        return skipped_result(day, why)
+    folds = night_folds(settings, len(available))
+    if folds != settings.backtest.folds:  # short history: judge on the test days there are
+        settings = settings.with_overrides(backtest_folds=folds)
     need = settings.train.window_days + settings.backtest.embargo_days + settings.backtest.folds
     window = available[-need:]
     train_days = available[-settings.train.window_days:]
@@ -234,7 +314,7 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     def fit(frame: pl.DataFrame) -> RouterModel:
         return train_router(frame, train_config, mapper=mapper)[0]
 
-    cache = (FoldCache(settings.fold_cache_dir, repr(train_config or TrainConfig.from_settings(settings)))
+    cache = (FoldCache(settings.fold_cache_dir, (train_config or TrainConfig.from_settings(settings)).cache_salt())
              if settings.backtest.fold_cache else None)
     fallback = lit_fallback(lake, features, sorted(features["date"].unique().to_list())[-settings.backtest.folds:])
     backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,
@@ -242,11 +322,14 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     look = look_number(settings, day)
     verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
                             data_checks_ok=data_checks_ok, per_day=backtest.days, look=look)
+    shifted = shift_note(features, train_config)
+    if shifted:
+        verdict.reasons.append(shifted["note"])
     evidence: dict[str, Any] = {k: (v.as_dict() if v is not None else None) for k, v in (
         ("vs_incumbent", verdict.vs_incumbent), ("vs_static", verdict.vs_static),
         ("champion_vs_static", verdict.champion_vs_static), ("champion_vs_previous", verdict.champion_vs_previous))}
     evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look,
-                    demote_to=verdict.demote_to)
+                    demote_to=verdict.demote_to, shift=shifted or None)
     train_frame = features.filter(pl.col("date").is_in(train_days))
     meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
     challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
@@ -258,7 +341,9 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
                               "backtest_folds": settings.backtest.folds, "embargo_days": settings.backtest.embargo_days,
                               "champion_version_before": champion_before or "none",
-                              "cost_source": backtest.cost_source, **asdict(train_config or TrainConfig()),
+                              "cost_source": backtest.cost_source,
+                              **{k: v for k, v in asdict(train_config or TrainConfig()).items() if k != "dask_address"},
+                              **({"xgboost_dask": True} if settings.train.xgboost_dask else {}),
                               **{f"lib_{k}": v for k, v in library_versions().items()}}
     requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
     example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))

@@ -23,6 +23,8 @@ import hashlib
 import os
 import re
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ import polars as pl
 
 from schemas import TABLE_SCHEMAS, columns_of
 from sor_pipeline.config.faults import maybe_pause
+from sor_pipeline.config.threads import duckdb_config
 from sor_pipeline.storage.validation import Split, validate_split
 
 #: The simulator's ground truth (true expected cost of every venue per child): graders read it; nothing
@@ -46,15 +49,22 @@ PART_FILE = "part-00000.parquet"
 _STAGING = ".staging"
 _TRASH = ".trash"
 _RECOVERY_LOCK = ".recovery.lock"
-#: Staging and trash entries end in ``<pid>-<12 hex>``: the process that wrote them. Recovery acts only on
-#: entries of processes that are gone (or this process's own finished ones), never on a live writer's.
-_OWNER = re.compile(r"(\d+)-[0-9a-f]{12}$")
+#: Staging and trash entries end in ``<host>@<pid>-<12 hex>``: the machine and process that wrote them
+#: (entries written before the host was recorded end in ``<pid>-<12 hex>``). Recovery acts only on
+#: entries of processes that are gone (or this process's own finished ones), never on a live writer's:
+#: several processes, or Dask workers on several machines sharing the lake, write different dates at once.
+_OWNER = re.compile(r"(?:([A-Za-z0-9_-]+)@)?(\d+)-[0-9a-f]{12}$")
+#: This machine, as written in tokens.
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+#: An entry of another machine cannot be checked for a live writer from here: it counts as stale only
+#: when untouched this long (a recovery on its own machine clears it at once).
+FOREIGN_STALE_S = 24 * 3600.0
 #: Tokens of this process's writes in flight (staged, not yet published or discarded).
 _LIVE: set[str] = set()
 
 
 def _new_token() -> str:
-    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    token = f"{_HOST}@{os.getpid()}-{uuid.uuid4().hex[:12]}"
     _LIVE.add(token)
     return token
 
@@ -74,8 +84,12 @@ def _stale(entry: Path) -> bool:
     m = _OWNER.search(entry.name)
     if m is None:
         return True  # written before entries carried their owner
-    token = m.group(0)
-    pid = int(m.group(1))
+    token, host, pid = m.group(0), m.group(1), int(m.group(2))
+    if host is not None and host != _HOST:
+        try:
+            return time.time() - entry.stat().st_mtime > FOREIGN_STALE_S
+        except OSError:
+            return False
     return token not in _LIVE if pid == os.getpid() else not _pid_alive(pid)
 
 
@@ -84,6 +98,32 @@ def _rmdir_empty(*dirs: Path) -> None:
     for d in dirs:
         with contextlib.suppress(OSError):
             d.rmdir()
+
+
+def _makedirs(path: Path) -> None:
+    """``mkdir -p`` that survives another writer removing an empty parent (``.staging/<name>``,
+    ``.trash``) between two of its steps (:func:`_rmdir_empty` after that writer's own publish)."""
+    for _ in range(50):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _move_into(src: Path, dst: Path) -> None:
+    """``os.rename(src, dst)`` after creating ``dst``'s folder, again if another writer removed that
+    (empty) folder in between."""
+    for _ in range(50):
+        _makedirs(dst.parent)
+        try:
+            os.rename(src, dst)
+            return
+        except FileNotFoundError:
+            if not src.exists():
+                raise
+    os.rename(src, dst)
 
 
 @dataclass(frozen=True)
@@ -200,7 +240,7 @@ def _fsync(path: Path) -> None:
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _makedirs(path.parent)
     frame.write_parquet(path, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
     _fsync(path)
 
@@ -231,7 +271,7 @@ def _sink_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path,
             written += frame.height
             yield frame
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _makedirs(path.parent)
     register_io_source(source, schema=schema).sink_parquet(path, compression="zstd", statistics=True,
                                                            row_group_size=ROW_GROUP_ROWS)
     _fsync(path)
@@ -371,7 +411,7 @@ class Lake:
         leaves it to :meth:`recover`; removed on exit."""
         token = _new_token()
         folder = self.root / _STAGING / "_scratch" / f"{name}.{token}"
-        folder.mkdir(parents=True)
+        _makedirs(folder)
         try:
             yield folder
         finally:
@@ -432,8 +472,7 @@ class Lake:
         old = self.root / _TRASH / name / stage.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
-            old.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(target, old)
+            _move_into(target, old)
         maybe_pause("lake-publish")  # drills: the old partition is in trash, the new one not yet in place
         os.rename(stage, target)
         _fsync_dir(target.parent)
@@ -488,7 +527,7 @@ class Lake:
 
     def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per non-empty dataset over the same files."""
-        con = con or duckdb.connect()
+        con = con or duckdb.connect(config=duckdb_config())
         for name in sorted(CATALOG):
             if self.dates(name):
                 glob = str(self.dataset_dir(name) / f"{PARTITION}=*" / "*.parquet")

@@ -425,6 +425,9 @@ def _decision(result: Mapping[str, Any], sandbox: Mapping[str, Any] | None) -> s
                 "routes next")
     if result.get("action") == "demote":
         return "NOT PROMOTED, and the champion was DEMOTED: it cost more than the static waterfall, which routes next"
+    if result.get("action") == "scout":
+        return ("NOT JUDGED: a scout trained on a warm-up night (too little history for the backtest); it only "
+                "steers the static waterfall's exploration and is never promoted")
     if result.get("action") == "inconclusive":
         return "NOT PROMOTED: the logs could not support an off-policy verdict (inconclusive); nothing moved"
     return "NOT PROMOTED: the incumbent stays"
@@ -438,6 +441,9 @@ def describe_night(result: Mapping[str, Any], sandbox: Mapping[str, Any] | None 
     has_champion = any(d.get("champion") is not None for d in per_day)
     baseline = "the champion that routed those days" if has_champion else "the static waterfall"
     reasons = "; ".join(map(str, result.get("reasons") or [])) or "none given"
+    if result.get("action") == "scout":
+        return (f"Night {result.get('day', '?')}: v{result.get('challenger_version', '?')} "
+                f"{_decision(result, sandbox)}. {reasons}.")
     parts = [f"Night {result.get('day', '?')}: challenger v{result.get('challenger_version', '?')} "
              f"{_decision(result, sandbox)}.",
              f"Walk-forward backtest over {len(per_day)} test day(s), costs from {result.get('cost_source') or '?'}: "
@@ -646,9 +652,10 @@ def restore_previous(settings: Settings, night: str, reason: str, evidence: Mapp
 
 
 def judged_nights(settings: Settings) -> list[str]:
-    """The trading dates (``day`` tag) of every registered challenger, i.e. every night that judged one."""
+    """The trading dates (``day`` tag) of every registered challenger, i.e. every night that judged one
+    (a warm-up night's scout was not judged)."""
     found = search_versions(settings, {})
-    return sorted({str(mv.tags.get("day")) for mv in found if mv.tags.get("day")})
+    return sorted({str(mv.tags.get("day")) for mv in found if mv.tags.get("day") and mv.tags.get("action") != "scout"})
 
 
 def routed_by(settings: Settings, day: str) -> str:

@@ -48,13 +48,16 @@ def test_commands_in_a_nights_order(env: dict[str, str], samples: Path) -> None:
     tca = _run(env, "tca", "--date", day, "--json")
     assert tca["date"] == day and tca["tca_child"]["written"] == ing["days"][0]["tables"]["child_orders"]["written"]
 
-    # the remaining nights; from the fourth feature day (2 folds + 2 training days) each trains, is judged
+    # the remaining nights: the second and third feature days are warm-up nights that register a scout
+    # (never judged nor promoted); from the fourth (2 folds + 2 training days) each trains, is judged
     # and registers a version; the champion is the last promoted one
     nights = _run(env, "backfill", "--start", HISTORY[1], "--end", NIGHT, "--raw", str(samples), "--json")
     assert nights["dates"] == [*HISTORY[1:], NIGHT]
-    assert [n["verdict"] for n in nights["nights"][:2]] == ["skipped"] * 2
+    scouts = nights["nights"][:2]
+    assert [(n["verdict"], n["challenger_version"], n["promoted"]) for n in scouts] == [
+        ("scout", "1", False), ("scout", "2", False)]
     judged = nights["nights"][2:]
-    assert [n["challenger_version"] for n in judged] == ["1", "2"]
+    assert [n["challenger_version"] for n in judged] == ["3", "4"]
     promoted = [n["challenger_version"] for n in judged if n["promoted"]]
     for n in judged:
         assert n["verdict"] in {"pass", "fail", "inconclusive"} and n["promoted"] == (n["verdict"] == "pass")
@@ -64,7 +67,7 @@ def test_commands_in_a_nights_order(env: dict[str, str], samples: Path) -> None:
 
     # the same night again: the registered version is reused, nothing new
     again = _run(env, "nightly", "--date", NIGHT, "--raw", str(samples), "--json")
-    assert again["challenger_version"] == "2" and again["verdict"] == night["verdict"]
+    assert again["challenger_version"] == "4" and again["verdict"] == night["verdict"]
 
     lake = _run(env, "lake", "--json")
     names = lake["datasets"]
@@ -80,7 +83,7 @@ def test_commands_in_a_nights_order(env: dict[str, str], samples: Path) -> None:
     # rollback needs a previous champion: two promotions made one, otherwise exit 1
     if len(promoted) == 2:
         rb = _run(env, "rollback", "--json")
-        assert rb == {"model": "sor-router", "from_version": "2", "champion_version": "1"}
+        assert rb == {"model": "sor-router", "from_version": "4", "champion_version": "3"}
     else:
         _run(env, "rollback", "--json", code=1)
 

@@ -83,3 +83,26 @@ def test_restore_hands_back_to_the_previous_champion_and_rolls_back(tmp_path: Pa
     assert registry.routed_by(s, "2024-03-08") == v1
     assert registry.ledger(s)[-1]["action"] == "restore"
     assert registry.rollback(s) == v2 and registry.champion_version(s) == v2
+
+
+def test_warm_up_night_registers_a_scout_that_is_never_judged(tmp_path: Path) -> None:
+    s = _settings(tmp_path / "home")  # 3 folds: 5 feature days before a night can be judged
+    features, _ = make_days(START, 6, 200, seed=4)
+    lake = Lake(s.lake_root)
+    write_to_lake(lake, features, None)
+    days = sorted(features["date"].unique().to_list())
+    first = run_retrain(days[0], lake, s, train_config=FAST)  # 1 day < scout_min_days (2): nothing
+    assert first.verdict == "skipped" and first.challenger_version == ""
+    scout = run_retrain(days[1], lake, s, train_config=FAST)
+    assert (scout.verdict, scout.action, scout.promoted, scout.cost_source) == ("scout", "scout", False, "none")
+    tags = registry.version_tags(s, scout.challenger_version)
+    assert tags["action"] == "scout" and tags["promoted"] == "false" and tags["train_window"].endswith(str(days[1]))
+    assert registry.champion_version(s) is None and registry.ledger(s) == []
+    assert registry.judged_nights(s) == []  # a scout is no look at the incumbent
+    assert registry.latest_version(s) == scout.challenger_version  # ... but it steers static's exploration
+    assert run_retrain(days[1], lake, s, train_config=FAST).reused  # idempotent by run key
+    judged = run_retrain(days[4], lake, s, train_config=FAST)
+    assert judged.verdict != "scout" and judged.evidence["look"] == 1
+    assert registry.judged_nights(s) == [str(days[4])]
+    off = s.with_overrides(train_scout_min_days=0)
+    assert run_retrain(days[2], lake, off, train_config=FAST).verdict == "skipped"

@@ -169,3 +169,21 @@ def test_a_champion_as_good_as_static_is_not_demoted() -> None:
     demoted = sum(evaluate_gate(_orders(5.0, 5.0, 5.0, n=1400, seed=s), EMPTY_VM, Settings()).action == "demote"
                   for s in range(40))
     assert demoted <= 2  # per night 0.2 / 20 = 1 %
+
+
+def test_a_challenger_costlier_than_static_on_the_recent_days_is_not_promoted() -> None:
+    """Cheaper than a champion that a toxic pool made costlier than static, and cheaper than static over
+    the five days (three calm ones), yet +1 bps above static on the last two: not promoted, and the
+    champion (+2 bps there) is demoted instead. The same challenger without the recent shift passes."""
+    orders = _orders(5.0, 4.0, 4.5, n=4000, seed=8)
+    last = sorted(orders["date"].unique().to_list())[-2:]
+    recent = pl.col("date").is_in(last)
+    shifted = orders.with_columns(pl.when(recent).then(pl.col("dr_champion") + 2.5).otherwise(pl.col("dr_champion"))
+                                  .alias("dr_champion"),
+                                  pl.when(recent).then(pl.col("dr_challenger") + 2.0)
+                                  .otherwise(pl.col("dr_challenger")).alias("dr_challenger"))
+    v = evaluate_gate(shifted, EMPTY_VM, Settings())
+    assert v.vs_incumbent is not None and v.vs_incumbent.mean_diff_bps < -0.5 and v.vs_incumbent.p_value < 1e-3
+    assert v.vs_static is not None and v.vs_static.mean_diff_bps < 0  # cheaper than static over 5 days
+    assert v.action == "demote" and any("costlier than the static waterfall over the last 2" in r for r in v.reasons)
+    assert evaluate_gate(orders, EMPTY_VM, Settings()).action == "promote"

@@ -86,6 +86,7 @@ README_ENV = [
     ("SOR_TASK_RUNNER", "dask", lambda s: s.orchestration.task_runner, "dask"),
     ("SOR_MAX_WORKERS", "3", lambda s: s.orchestration.max_workers, 3),
     ("SOR_DASK_ADDRESS", "tcp://h:8786", lambda s: s.orchestration.dask_address, "tcp://h:8786"),
+    ("SOR_COMPUTE_THREADS", "3", lambda s: s.orchestration.compute_threads, 3),
     ("SOR_SCHEDULE_CRON", "0 19 * * 1-5", lambda s: s.orchestration.schedule_cron, "0 19 * * 1-5"),
     ("SOR_STATIC_WATERFALL", '["LITA"]', lambda s: s.router.static_waterfall, ["LITA"]),
     ("SOR_MARKET_TIMEZONE", "Europe/London", lambda s: s.market.timezone, "Europe/London"),
@@ -115,6 +116,8 @@ README_ENV = [
     ("SOR_BACKTEST_FOLD_CACHE", "false", lambda s: s.backtest.fold_cache, False),
     ("SOR_TRAIN_SAMPLE_CAP_PER_DAY_VENUE", "500", lambda s: s.train.sample_cap_per_day_venue, 500),
     ("SOR_ROUTER_EXPLORE_STATIC_EPSILON", "0.2", lambda s: s.router.explore_static_epsilon, 0.2),
+    ("SOR_TRAIN_SCOUT_MIN_DAYS", "0", lambda s: s.train.scout_min_days, 0),
+    ("SOR_BACKTEST_MIN_FOLDS", "4", lambda s: s.backtest.min_folds, 4),
     ("SOR_INGEST_MAPPING", "/desk/oms.toml", lambda s: s.ingest.mapping, Path("/desk/oms.toml")),
     ("SOR_INGEST_FIX_TAGS", '{"propensity": 7004}', lambda s: s.ingest.fix_tags, {"propensity": 7004}),
     ("SOR_MARKET_CALENDAR", "XLON", lambda s: s.market.calendar, "XLON"),
@@ -137,7 +140,8 @@ def test_readme_documents_no_variable_the_settings_ignore() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = set(re.findall(r"\bSOR_[A-Z][A-Z0-9_]*[A-Z0-9]\b", readme))
     known = {r[0] for r in README_ENV} | {"SOR_CONFIG", "SOR_INJECT_FAULT", "SOR_PAUSE_AT", "SOR_PAUSE_DIR",
-                                          "SOR_REAL_DATA", "SOR_ROUTER_CACHE",
+                                          "SOR_REAL_DATA", "SOR_ROUTER_CACHE", "SOR_DUCKDB_THREADS",
+                                          "SOR_XGBOOST_DASK",  # needs a cluster address: test_scale_out
                                           "SOR_ROUTER_CFLAGS"}
     assert documented <= known, f"README variables with no test: {sorted(documented - known)}"
 

@@ -81,6 +81,7 @@ README_ENV = [
     ("SOR_HOME", "/tmp/sor-x", lambda s: str(s.home), "/tmp/sor-x"),
     ("SOR_RAW_DIR", "/tmp/raw-x", lambda s: str(s.raw_root), "/tmp/raw-x"),
     ("SOR_MAX_REJECT_SHARE", "0.2", lambda s: s.ingest.max_reject_share, 0.2),
+    ("SOR_INGEST_CHUNK_ROWS", "5000", lambda s: s.ingest.chunk_rows, 5000),
     ("SOR_TRACKING_URI", "http://h:1", lambda s: s.mlflow.tracking_uri, "http://h:1"),
     ("SOR_PREFECT_API_URL", "http://h:2/api", lambda s: s.orchestration.prefect_api_url, "http://h:2/api"),
     ("SOR_TASK_RUNNER", "dask", lambda s: s.orchestration.task_runner, "dask"),

@@ -209,6 +209,24 @@ def finalize_promotion(settings: Settings, day: str, retrain: dict[str, Any],
     return plan
 
 
+def _fit_night_model(day: date, train_frame: pl.DataFrame, train_days: list[date], dhash: str, run_key: str,
+                     settings: Settings, train_config: TrainConfig | None, mapper: Mapper | None,
+                     ) -> tuple[RouterModel, list[Any], dict[str, str], dict[str, Any], pl.DataFrame]:
+    """Train the night's model on ``train_frame`` and what both a scout and a judged night log with it:
+    (model, venue reports, run/version tags, base params, an example request for the model signature)."""
+    meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
+    model, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
+    tags = {NIGHT_TAG: day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
+            "code_version": code_version(), RUN_KEY_TAG: run_key}
+    params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
+                              **{k: v for k, v in asdict(train_config or TrainConfig()).items() if k != "dask_address"},
+                              **({"xgboost_dask": True} if settings.train.xgboost_dask else {}),
+                              **{f"lib_{k}": v for k, v in library_versions().items()}}
+    requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
+    example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))
+    return model, reports, tags, params, example
+
+
 def register_scout(day: date, lake: Lake, settings: Settings, available: list[date], why: str, *,
                    run_key: str | None = None, train_config: TrainConfig | None = None,
                    mapper: Mapper | None = None) -> RetrainResult:
@@ -226,16 +244,10 @@ def register_scout(day: date, lake: Lake, settings: Settings, available: list[da
     if existing is not None:
         return _reuse(settings, existing)
     train_frame = lake.read("features", days=train_days).collect()
-    meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
-    scout, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
+    scout, reports, tags, params, example = _fit_night_model(day, train_frame, train_days, dhash, run_key,
+                                                             settings, train_config, mapper)
+    params["role"] = "scout"
     reason = f"scout only: {why}; it steers exploration while static routes and is never promoted"
-    tags = {NIGHT_TAG: day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
-            "code_version": code_version(), RUN_KEY_TAG: run_key}
-    params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
-                              "role": "scout", **asdict(train_config or TrainConfig()),
-                              **{f"lib_{k}": v for k, v in library_versions().items()}}
-    requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
-    example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))
     with registry.parent_run(settings, f"scout-{day.isoformat()}", {**tags, "role": "scout"}) as run_id:
         registry.log_params(params)
         registry.log_venue_runs(reports, {"train_window": tags["train_window"], "data_hash": dhash},
@@ -331,22 +343,11 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look,
                     demote_to=verdict.demote_to, shift=shifted or None)
     train_frame = features.filter(pl.col("date").is_in(train_days))
-    meta = {"train_start": str(train_days[0]), "train_end": str(train_days[-1]), "data_hash": dhash}
-    challenger, reports = train_router(train_frame, train_config, meta=meta, mapper=mapper)
+    challenger, reports, tags, params, example = _fit_night_model(day, train_frame, train_days, dhash, run_key,
+                                                                  settings, train_config, mapper)
     per_day = _per_day(backtest.days)
-
-    code = code_version()
-    tags = {NIGHT_TAG: day.isoformat(), "train_window": f"{train_days[0]}..{train_days[-1]}", "data_hash": dhash,
-            "code_version": code, RUN_KEY_TAG: run_key}
-    params: dict[str, Any] = {**tags, "train_days": len(train_days), "train_rows": train_frame.height,
-                              "backtest_folds": settings.backtest.folds, "embargo_days": settings.backtest.embargo_days,
-                              "champion_version_before": champion_before or "none",
-                              "cost_source": backtest.cost_source,
-                              **{k: v for k, v in asdict(train_config or TrainConfig()).items() if k != "dask_address"},
-                              **({"xgboost_dask": True} if settings.train.xgboost_dask else {}),
-                              **{f"lib_{k}": v for k, v in library_versions().items()}}
-    requests = train_frame.filter((pl.col("date") == day) & (pl.col("route_rank") == 1)).head(1)
-    example = candidate_rows(requests if requests.height else train_frame.head(1), venue_day_stats(train_frame))
+    params.update({"backtest_folds": settings.backtest.folds, "embargo_days": settings.backtest.embargo_days,
+                   "champion_version_before": champion_before or "none", "cost_source": backtest.cost_source})
     with registry.parent_run(settings, f"retrain-{day.isoformat()}", tags) as run_id:
         registry.log_params(params)
         registry.log_venue_runs(reports, {"train_window": tags["train_window"], "data_hash": dhash},

@@ -4,8 +4,9 @@ unavailable mid-night. After recovery the lake must be byte-identical to an unin
 registry must hold one version per night, MLflow one FINISHED parent run per night (the killed one
 KILLED, none RUNNING), and no champion may have moved that an uninterrupted night would not move.
 
-Default suite: the date lock between real processes, and one kill inside an ingest's lake write with a
-concurrent lake-opening command. Marked slow: the nightly kill points, two full nightlies of one date,
+Default suite: the date lock between real processes, one kill inside an ingest's lake write with a
+concurrent lake-opening command, and one night killed at every stage boundary in turn (each re-run
+resuming the last) then finished. Marked slow: each nightly kill point in a fresh home, two full nightlies of one date,
 a report while the nightly runs, and the MLflow store / lake made unavailable mid-night.
 """
 
@@ -143,7 +144,7 @@ def test_ingest_killed_then_rerun_equals_an_uninterrupted_ingest(env: dict[str, 
 
 
 # --------------------------------------------------------------------------------------------------
-# slow: whole nights
+# whole nights: the chain of kills in the default suite, the rest slow
 @pytest.fixture(scope="module")
 def history_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SOR_HOME whose lake holds the four history days (ingested, featured, TCA'd by plain calls)."""
@@ -254,6 +255,40 @@ def test_nightly_killed_then_rerun_equals_an_uninterrupted_night(
     if point == "retrain-run":  # killed inside the MLflow run: it and its venue run are KILLED, and say why
         assert {r.data.tags.get("sor.closed_reason", "")[:10] for r in state["killed"]} <= {"superseded", "parent run"}
         assert len(state["killed"]) >= 2
+
+
+def test_one_night_killed_at_every_stage_boundary_then_finished_equals_an_uninterrupted_night(
+        env: dict[str, str], samples: Path, history_home: Path, tmp_path: Path,
+        reference: dict[str, Any]) -> None:
+    """Default suite: one kill -9 at every stage boundary of one night, in the night's own order, each
+    re-run resuming what the killed one finished (so the whole chain costs about two nights, not ten),
+    then a clean re-run. After every kill nothing has moved (no alias, no ledger line); at the end the
+    lake bytes, the registry and MLflow equal an uninterrupted night's, nothing is left RUNNING and the
+    runs killed inside the retrain are marked KILLED. The slow suite kills each point in a fresh home."""
+    home = tmp_path / "killed"
+    kill_env = _fresh(history_home, home, env)
+    reached = []
+    for point in KILL_POINTS:
+        pause = tmp_path / f"pause-{point.replace(':', '-')}"
+        proc = _start_paused(kill_env, point, pause, "nightly", "--date", NIGHT, "--raw", str(samples))
+        _kill9(proc)
+        reached.append(point)
+        mid = night_state(home)
+        assert mid["ledger"] == [] and mid["champion"] is None, (point, mid)  # the alias moves last
+    assert reached == KILL_POINTS
+    rerun = _run(kill_env, "nightly", "--date", NIGHT, "--raw", str(samples), "--json")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads(rerun.stdout.splitlines()[-1])
+    keys = ("promoted", "champion_version", "challenger_version", "verdict", "p_value", "cost_diff_bps", "action")
+    assert {k: summary[k] for k in keys} == {k: reference["summary"][k] for k in keys}
+    assert lake_digest(home / "lake") == reference["lake"] and _leftovers(home / "lake") == []
+    state = night_state(home)
+    assert state["running"] == []
+    assert state["versions"] == reference["state"]["versions"]  # one version for the night
+    assert state["parents_finished"] == reference["state"]["parents_finished"]  # one FINISHED parent
+    assert state["champion"] == reference["state"]["champion"] and state["ledger"] == reference["state"]["ledger"]
+    reasons = {r.data.tags.get("sor.closed_reason", "")[:10] for r in state["killed"]}
+    assert len(state["killed"]) >= 2 and reasons <= {"superseded", "parent run"}, reasons
 
 
 @pytest.mark.slow

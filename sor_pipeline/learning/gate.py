@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -138,6 +139,20 @@ def costlier_p_value(est: PairedEstimate) -> float:
     return float(stats.norm.sf(est.mean_diff_bps / est.se_bps))
 
 
+def recent_test_days(test_days: list[date], demote_days: int, shift_start: date | None) -> list[date]:
+    """The days demotion (and the promotion's static check) look at: the last ``demote_days`` test days,
+    or only those from ``shift_start`` on when a venue's regime changed inside them — the old regime's
+    days would average the new cost away for ``demote_days`` more nights (measured: a champion routing
+    to a pool that turned toxic cost +0.9 bps/decision over static on the shift's first day and was
+    demoted only the night after the second)."""
+    recent = test_days[-demote_days:]
+    if shift_start is not None:
+        post = [d for d in test_days if d >= shift_start]
+        if post and len(post) < len(recent):
+            return post
+    return recent
+
+
 def look_alpha(alpha: float, look: int) -> float:
     """The level spent on the ``look``-th night at the same incumbent: ``alpha 6 / (pi^2 look^2)``."""
     return alpha * 6.0 / (math.pi**2 * max(1, look) ** 2)
@@ -145,9 +160,12 @@ def look_alpha(alpha: float, look: int) -> float:
 
 def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: Settings, *,
                   cost_source: str = "dr", data_checks_ok: bool = True,
-                  per_day: pl.DataFrame | None = None, look: int = 1) -> GateVerdict:
+                  per_day: pl.DataFrame | None = None, look: int = 1,
+                  shift_start: date | None = None) -> GateVerdict:
     """Decide from the backtest's per-decision ``orders`` (``dr_<policy>``, ``w_<policy>``, ``parent_id``,
-    ``date``) and per-venue prediction errors; see the module docstring."""
+    ``date``) and per-venue prediction errors; see the module docstring. ``shift_start``: the first day
+    of a venue's adverse regime change found in the logged outcomes (:mod:`sor_pipeline.learning.shifts`),
+    if any: when it falls inside the recent days, the recent comparisons start there."""
     g = settings.gate
     has_champion = _has(orders, "champion")
     incumbent = "champion" if has_champion else "static"
@@ -162,7 +180,7 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     level = look_alpha(g.alpha, look)
     vs_inc = _pair(orders, "challenger", incumbent, level, settings, g.min_margin_bps)
     vs_static = vs_inc if incumbent == "static" else _pair(orders, "challenger", "static", g.alpha, settings)
-    recent_days = sorted(orders["date"].unique().to_list())[-g.demote_days:]
+    recent_days = recent_test_days(sorted(orders["date"].unique().to_list()), g.demote_days, shift_start)
     recent = orders.filter(pl.col("date").is_in(recent_days))
     demote_level = g.demote_alpha / g.demote_horizon_nights
     champ_static = _pair(recent, "champion", "static", demote_level, settings) if has_champion else None

@@ -12,7 +12,7 @@ import pytest
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.learning import RouterModel, train_router
 from sor_pipeline.learning.backtest import walk_forward
-from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY, costlier_p_value, evaluate_gate
+from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY, costlier_p_value, evaluate_gate, recent_test_days
 from sor_pipeline.learning.ope import cs_radius, paired
 from tests.synthetic_features import make_days
 
@@ -146,6 +146,25 @@ def test_demotion_looks_at_the_recent_days_where_a_shift_shows() -> None:
     assert diluted.champion_vs_static is not None and diluted.champion_vs_static.mean_diff_bps < 1.0
 
 
+def test_a_shift_on_the_last_day_narrows_the_recent_days_to_it() -> None:
+    """The champion was 1.5 bps cheaper than static until a venue it routes to turned costlier on the last
+    test day (+1.5 bps over static there): averaged with the day before, nothing is significant; from the
+    shift's first day on, it is demoted that same night. A shift older than the recent days changes
+    nothing."""
+    orders = _orders(5.0, 5.0, 3.5, n=4000, seed=4)
+    days = sorted(orders["date"].unique().to_list())
+    shifted = orders.with_columns(pl.when(pl.col("date") == days[-1]).then(pl.col("dr_champion") + 3.0)
+                                  .otherwise(pl.col("dr_champion")).alias("dr_champion"))
+    assert recent_test_days(days, 2, None) == days[-2:]
+    assert recent_test_days(days, 2, days[-1]) == days[-1:]
+    assert recent_test_days(days, 2, days[0]) == days[-2:]
+    assert evaluate_gate(shifted, EMPTY_VM, Settings()).action != "demote"
+    verdict = evaluate_gate(shifted, EMPTY_VM, Settings(), shift_start=days[-1])
+    assert verdict.action == "demote" and verdict.demote_to == "static"
+    assert verdict.champion_vs_static is not None and verdict.champion_vs_static.mean_diff_bps > 1.0
+    assert evaluate_gate(shifted, EMPTY_VM, Settings(), shift_start=days[0]).action != "demote"
+
+
 def _with_previous(orders: pl.DataFrame, shift_bps: float, seed: int = 5) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
     return orders.with_columns(
@@ -178,7 +197,7 @@ def test_a_challenger_costlier_than_static_on_the_recent_days_is_not_promoted() 
     orders = _orders(5.0, 4.0, 4.5, n=4000, seed=8)
     last = sorted(orders["date"].unique().to_list())[-2:]
     recent = pl.col("date").is_in(last)
-    shifted = orders.with_columns(pl.when(recent).then(pl.col("dr_champion") + 2.5).otherwise(pl.col("dr_champion"))
+    shifted = orders.with_columns(pl.when(recent).then(pl.col("dr_champion") + 3.0).otherwise(pl.col("dr_champion"))
                                   .alias("dr_champion"),
                                   pl.when(recent).then(pl.col("dr_challenger") + 2.0)
                                   .otherwise(pl.col("dr_challenger")).alias("dr_challenger"))

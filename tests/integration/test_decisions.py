@@ -3,7 +3,7 @@ alias move is written to the ledger that rollback walks."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.learning import TrainConfig, train_router
-from sor_pipeline.promotion.retrain import run_retrain
+from sor_pipeline.promotion.retrain import look_number, run_retrain
 from sor_pipeline.storage import registry
 from sor_pipeline.storage.lake import Lake
 from tests.integration.test_registry import _candidates
@@ -104,5 +104,17 @@ def test_warm_up_night_registers_a_scout_that_is_never_judged(tmp_path: Path) ->
     judged = run_retrain(days[4], lake, s, train_config=FAST)
     assert judged.verdict != "scout" and judged.evidence["look"] == 1
     assert registry.judged_nights(s) == [str(days[4])]
+    # the next night is the incumbent's second look (the first if that night moved the alias), unless a
+    # venue's regime changed: a shift starting that day begins a new sequence of looks (one starting the
+    # day before still counts that night)
+    assert look_number(s, days[5]) == (1 if registry.ledger(s) else 2)
+    assert look_number(s, days[5], shift_start=days[5]) == 1
+    assert look_number(s, days[5], shift_start=days[4]) == look_number(s, days[5])
+    nxt = run_retrain(days[5], lake, s, train_config=FAST)
+    later = days[5] + timedelta(days=1)
+    if nxt.action not in ("promote", "demote"):
+        assert look_number(s, later) == look_number(s, days[5]) + 1
+    assert look_number(s, later, shift_start=later) == 1
+    assert look_number(s, later, shift_start=days[5]) == (1 if nxt.action in ("promote", "demote") else 2)
     off = s.with_overrides(train_scout_min_days=0)
     assert run_retrain(days[2], lake, off, train_config=FAST).verdict == "skipped"

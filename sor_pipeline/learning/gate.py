@@ -197,9 +197,13 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
         reasons.append(f"not significantly cheaper than the {incumbent}: diff {vs_inc.mean_diff_bps:+.3f} bps "
                        f"(se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.4f} >= {level:.4f}, look {look}, "
                        f"margin {g.min_margin_bps})")
-    recent_vs_static = _pair(recent, "challenger", "static", demote_level, settings)
+    # the challenger's fold model of a shift's first day was trained before it (walk-forward): it could
+    # not have learned the new regime, so the check uses the recent days after it when there are any
+    seen = [d for d in recent_days if shift_start is not None and d > shift_start] or recent_days
+    recent_vs_static = _pair(orders.filter(pl.col("date").is_in(seen)), "challenger", "static", demote_level,
+                             settings)
     if support_ok and significant and recent_vs_static.mean_diff_bps > 0:
-        reasons.append(f"costlier than the static waterfall over the last {len(recent_days)} day(s): "
+        reasons.append(f"costlier than the static waterfall over the last {len(seen)} day(s): "
                        f"{recent_vs_static.mean_diff_bps:+.3f} bps (se {recent_vs_static.se_bps:.3f}); a shift "
                        f"may have begun that the longer window averages away")
     worse = {v: r for v, r in ratios.items() if r > g.max_venue_mae_ratio}

@@ -206,3 +206,9 @@ def test_a_challenger_costlier_than_static_on_the_recent_days_is_not_promoted() 
     assert v.vs_static is not None and v.vs_static.mean_diff_bps < 0  # cheaper than static over 5 days
     assert v.action == "demote" and any("costlier than the static waterfall over the last 2" in r for r in v.reasons)
     assert evaluate_gate(orders, EMPTY_VM, Settings()).action == "promote"
+    # the shift began on the second-last day: its fold model could not know it, the last day's could;
+    # cheaper than static there, the challenger is promoted (the champion's cost counts from the shift)
+    fixed = shifted.with_columns(pl.when(pl.col("date") == last[-1]).then(pl.col("dr_challenger") - 1.5)
+                                 .otherwise(pl.col("dr_challenger")).alias("dr_challenger"))
+    assert evaluate_gate(fixed, EMPTY_VM, Settings()).action == "demote"
+    assert evaluate_gate(fixed, EMPTY_VM, Settings(), shift_start=last[0]).action == "promote"

@@ -9,8 +9,9 @@ demotion); confidence-sequence bounds are logged beside them.
 
 - **promote** the challenger when (challenger - incumbent) is significantly below ``-gate.min_margin_bps``
   (one-sided, clustered z) at the night's spent level ``alpha_k = gate.alpha * 6 / (pi^2 k^2)``, ``k`` the
-  number of nights the incumbent has faced a challenger (1 on the night after an alias move): an
-  explicit correction for the nightly looks at the same incumbent, whose levels sum to ``gate.alpha``.
+  number of nights the incumbent has faced a challenger (1 on the night after an alias move, and on
+  the night a venue's adverse regime change begins): an explicit correction for the nightly looks at
+  the same incumbent in the same regime, whose levels sum to ``gate.alpha``.
   The incumbent is the champion, or the static waterfall when there is none.
   Also required: data checks passed (ingest and monitor), enough support for the challenger (effective
   sample size of its weights >= ``gate.min_ess``), no venue's slippage MAE above
@@ -19,7 +20,8 @@ demotion); confidence-sequence bounds are logged beside them.
   the longer window (measured: a challenger cheaper than a failing champion, both costlier than static
   since a pool turned toxic, was promoted and cost +0.65 bps/decision for two more days).
 - **demote** the champion (tomorrow routes static) when, not promoting, (champion - static) over the
-  last ``gate.demote_days`` backtest days (where a shift shows first) is significantly above 0: one-sided
+  last ``gate.demote_days`` backtest days (where a shift shows first; only those from a venue's regime
+  change on when it began inside them, :func:`recent_test_days`) is significantly above 0: one-sided
   clustered z at ``gate.demote_alpha / gate.demote_horizon_nights`` per night, an explicit (Bonferroni)
   correction so that a champion no costlier than static is falsely demoted with probability at most
   ``gate.demote_alpha`` over that many nightly looks. Static is the safe default, so demotion acts on

@@ -35,7 +35,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from sor_pipeline.ingest.base import EXECLOG_TABLES, AdapterResult, canonical_columns, parse_ts, with_source
+from sor_pipeline.ingest.base import (
+    EXECLOG_TABLES,
+    AdapterResult,
+    DropError,
+    canonical_columns,
+    parse_ts,
+    with_source,
+)
 from sor_pipeline.storage.validation import PARSE_FAILURES, RAW_ROW, SOURCE_FILE, SOURCE_LINE, encode_parse_failure
 
 UNITS = ("bps", "percent", "per_share")
@@ -44,6 +51,11 @@ KEYS = {"column", "value", "codes", "format", "timezone", "unit"}
 
 class MappingError(ValueError):
     """The mapping file is not valid; the message names the file and the key."""
+
+
+class MappedFileError(MappingError, DropError):
+    """A file of the drop does not fit its mapping (a named source column is missing): the day is refused
+    like any unreadable drop, the message naming the file, the columns and the mapping."""
 
 
 @dataclass(frozen=True)
@@ -154,13 +166,14 @@ def read_mapped(path: Path, mapping: Mapping) -> AdapterResult:
     path = Path(path)
     table = mapping.table_of(path)
     if table is None:
-        raise MappingError(f"{path}: no table of {mapping.path} names this file")
+        raise MappedFileError(f"{path}: no table of {mapping.path} names this file")
     spec = mapping.tables[table]
     src = _read_text(path)
     missing = sorted({c.column for c in spec.columns.values() if c.column and c.column not in src.columns})
     if missing:
-        raise MappingError(f"{path}: source column(s) {missing} named by {mapping.path} [tables.{table}] are "
-                           f"not in the file (it has {src.columns[:20]})")
+        header = [c for c in src.columns if c not in (SOURCE_FILE, SOURCE_LINE)][:20]
+        raise MappedFileError(f"{path}: source column(s) {missing} named by {mapping.path} [tables.{table}] are "
+                              f"not in the file (its header: {header})")
     out: list[pl.Expr] = []
     failures: list[pl.Expr] = []
     cols = canonical_columns(table)

@@ -33,6 +33,13 @@ def write_export(day_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The sample day's child orders and fills as an OMS would export them; returns the native frames."""
     kids = read_canonical_csv(SRC / "child_orders.csv").tables["child_orders"].drop(LINEAGE)
     fills = read_canonical_csv(SRC / "fills.csv").tables["fills"].drop(LINEAGE)
+    export_oms(kids, fills, day_dir, "20240304")
+    return kids, fills
+
+
+def export_oms(kids: pl.DataFrame, fills: pl.DataFrame, day_dir: Path, stamp: str) -> None:
+    """Canonical child orders and fills written as the example OMS exports them (``oms_orders_<stamp>.csv``,
+    ``oms_fills_<stamp>.csv``: its column names and codes, New York local times, fees per share)."""
     kids.select(
         pl.col("child_id").alias("OrderRef"), pl.col("parent_id").alias("ParentRef"), pl.col("symbol").alias("Ticker"),
         pl.when(pl.col("side") == "BUY").then(pl.lit("B")).otherwise(pl.lit("SS")).alias("BuySell"),
@@ -42,13 +49,12 @@ def write_export(day_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.col("route_rank").alias("Rank"),
         pl.col("propensity").alias("Prob"), pl.col("predicted_cost_bps").alias("PredBps"),
         pl.col("status").str.slice(0, 1).alias("State"), _local("done_ts").alias("DoneLocal"),
-    ).write_csv(day_dir / "oms_orders_20240304.csv")
+    ).write_csv(day_dir / f"oms_orders_{stamp}.csv")
     fills.select(
         pl.col("exec_id").alias("ExecRef"), pl.col("child_id").alias("OrderRef"), _local("ts").alias("ExecLocal"),
         pl.col("qty").alias("Shares"), pl.col("px").alias("Price"), pl.col("liquidity").str.slice(0, 1).alias("Liq"),
         (pl.col("fee_bps") * pl.col("px") / 1e4).alias("FeePerShare"),
-    ).write_csv(day_dir / "oms_fills_20240304.csv")
-    return kids, fills
+    ).write_csv(day_dir / f"oms_fills_{stamp}.csv")
 
 
 def test_export_reads_as_the_native_csv(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from sor_pipeline.storage.validation import ContractError
 from tests.conftest import DAY
 from tests.unit.test_adapters_drop import LOB, write_lobster, write_taq
 from tests.unit.test_adapters_execlog import venues
+from tests.unit.test_mapping import MAPPING, export_oms
 from tests.unit.test_schemas import T1, children, depth, fills, parents, quotes, trades
 
 Edit = Callable[[Path], None]
@@ -35,7 +36,7 @@ Edit = Callable[[Path], None]
 @dataclass(frozen=True)
 class Case:
     id: str
-    fmt: str  # csv | jsonl | fix | tick-csv | tick-parquet | lobster | taq
+    fmt: str  # csv | jsonl | fix | tick-csv | tick-parquet | lobster | taq | mapped (an OMS export by mapping)
     edit: Edit
     table: str | None = None  # quarantined row's table (None: the day is refused)
     line: int | None = None
@@ -54,6 +55,9 @@ def base_drop(day_dir: Path, fmt: str) -> None:
     if fmt == "fix":
         write_execlog({k: tables[k] for k in ("parent_orders", "venues")}, day_dir, "csv")
         write_fix_log(tables["child_orders"], tables["fills"], day_dir / "exec.fix")
+    elif fmt == "mapped":
+        write_execlog({k: tables[k] for k in ("parent_orders", "venues")}, day_dir, "csv")
+        export_oms(tables["child_orders"], tables["fills"], day_dir, STAMP)
     else:
         write_execlog(tables, day_dir, "jsonl" if fmt == "jsonl" else "csv")
     if fmt == "lobster":
@@ -388,7 +392,27 @@ LOBSTER = [
          "depth", 1, None, "level-1 bid < ask", '"bid_px_1":100.0', {"depth": 1}),
 ]
 
-CASES = CSV + JSONL + FIX + TICK_CSV + TICK_PARQUET + TAQ + LOBSTER
+# The OMS export read through tests/fixtures/oms/mapping_example.toml (its column names and codes, New York
+# local times, fees per share): orders C1 (line 2), C2 (line 3); fills E1 (line 2), E2 (line 3).
+STAMP = DAY.strftime("%Y%m%d")
+OMS_ORDERS, OMS_FILLS = f"oms_orders_{STAMP}.csv", f"oms_fills_{STAMP}.csv"
+MAPPED = [
+    Case("mapped-side-code", "mapped", csv_cell(OMS_ORDERS, 2, "BuySell", "HOLD"), "child_orders", 2, "side",
+         "code not in mapping", "HOLD", CHILD_FILL),
+    Case("mapped-local-time-text", "mapped", csv_cell(OMS_ORDERS, 2, "SentLocal", "teatime"), "child_orders", 2,
+         "sent_ts", "timestamp %Y%m%d", "teatime", CHILD_FILL),
+    Case("mapped-unknown-venue", "mapped", csv_cell(OMS_ORDERS, 2, "Dest", "MOON"), "child_orders", 2, "venue",
+         "venue in venues table", "MOON", CHILD_FILL),
+    Case("mapped-liquidity-code", "mapped", csv_cell(OMS_FILLS, 2, "Liq", "SIDEWAYS"), "fills", 2, "liquidity",
+         "code not in mapping", "SIDEWAYS"),
+    Case("mapped-fee-text", "mapped", csv_cell(OMS_FILLS, 2, "FeePerShare", "abc"), "fills", 2, "fee_bps",
+         "parse(Float64)", "abc"),
+    Case("mapped-price-inf", "mapped", csv_cell(OMS_FILLS, 2, "Price", "inf"), "fills", 2, "px", "finite", "inf"),
+    Case("mapped-missing-column", "mapped", header_rename(OMS_ORDERS, ",Shares,", ",Qty,"), None,
+         check="Shares"),
+]
+
+CASES = CSV + JSONL + FIX + TICK_CSV + TICK_PARQUET + TAQ + LOBSTER + MAPPED
 
 
 _GOOD: dict[str, dict[str, int]] = {}
@@ -399,13 +423,14 @@ def good_counts(fmt: str, tmp: Path) -> dict[str, int]:
     if fmt not in _GOOD:
         day_dir = tmp / "good" / DAY.isoformat()
         base_drop(day_dir, fmt)
-        summary = ingest_day(DAY, day_dir.parent, Lake(tmp / "good_lake"), _settings())
+        summary = ingest_day(DAY, day_dir.parent, Lake(tmp / "good_lake"), _settings(fmt))
         _GOOD[fmt] = {t: v["written"] for t, v in summary.tables.items()}
     return _GOOD[fmt]
 
 
-def _settings() -> Settings:
-    return Settings(ingest={"max_reject_share": 1.0})  # type: ignore[arg-type]
+def _settings(fmt: str) -> Settings:
+    mapping = {"mapping": MAPPING} if fmt == "mapped" else {}
+    return Settings(ingest={"max_reject_share": 1.0, **mapping})  # type: ignore[arg-type]
 
 
 def lake_text(lake: Lake) -> str:
@@ -425,14 +450,14 @@ def test_bad_input(case: Case, tmp_path: Path, sor_home: Path) -> None:
 
     if case.table is None:
         with pytest.raises((IngestError, DropError, ContractError)) as err:
-            ingest_day(DAY, day_dir.parent, lake, _settings())
+            ingest_day(DAY, day_dir.parent, lake, _settings(case.fmt))
         message = str(err.value)
         assert case.check in message, message
         assert str(day_dir) in message, message  # names the file (or the drop)
         assert not any(lake.exists(t, DAY) for t in ("fills", "quotes", "trades", "depth", "child_orders"))
         return
 
-    summary = ingest_day(DAY, day_dir.parent, lake, _settings())
+    summary = ingest_day(DAY, day_dir.parent, lake, _settings(case.fmt))
     q = lake.read_day("quarantine", DAY)
     mine = q.filter(pl.col("checks").str.contains(case.check, literal=True))
     mine = mine.filter(pl.col("table") == case.table)

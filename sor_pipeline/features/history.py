@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import polars as pl
 
 from schemas.features import VENUE_STAT_COLUMNS
@@ -31,21 +32,32 @@ def adv_before(lake: Lake, day: date, window: int = 20) -> pl.DataFrame:
             .with_columns(pl.col("adv").cast(pl.Float64)).sort("symbol").collect())
 
 
+_MEANS = {"time_to_fill_s": "venue_time_to_fill_s_20d", "markout_5s_bps": "venue_markout_5s_bps_20d",
+          "markout_60s_bps": "venue_markout_60s_bps_20d", "arrival_slippage_bps": "venue_slippage_bps_20d"}
+
+
+def _mean(values: pl.Series) -> float | None:
+    """Mean of the non-null values in row order (numpy's pairwise sum: the same bits on every run)."""
+    a = values.drop_nulls().cast(pl.Float64).to_numpy()
+    return float(np.sum(a) / len(a)) if len(a) else None
+
+
 def venue_stats(features: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per venue, from feature rows (with labels): fill rate = sum(filled_qty)/sum(qty) in [0, 1];
     mean time to first fill (s) over filled children; mean 5 s / 60 s markout and mean arrival
-    slippage (bps, signs as in the labels) over filled children."""
-    return (
-        features.lazy().group_by("venue")
-        .agg(
-            (pl.col("filled_qty").sum() / pl.col("qty").sum()).cast(pl.Float64).alias("venue_fill_rate_20d"),
-            pl.col("time_to_fill_s").mean().alias("venue_time_to_fill_s_20d"),
-            pl.col("markout_5s_bps").mean().alias("venue_markout_5s_bps_20d"),
-            pl.col("markout_60s_bps").mean().alias("venue_markout_60s_bps_20d"),
-            pl.col("arrival_slippage_bps").mean().alias("venue_slippage_bps_20d"),
-        )
-        .sort("venue").collect()
-    )
+    slippage (bps, signs as in the labels) over filled children.
+
+    The means are summed per venue in the rows' own order, not by polars' multi-threaded group-by,
+    whose float sums vary in the last bit from run to run (measured: 2 of 150 runs on one window);
+    the features would then differ between a night and its re-run, and so every hash and model after
+    them."""
+    frame = features.lazy().select("venue", "qty", "filled_qty", *_MEANS).collect()
+    rows = []
+    for part in frame.partition_by("venue", maintain_order=True):
+        qty, filled = int(part["qty"].sum()), int(part["filled_qty"].sum())  # shares: exact integer sums
+        rows.append({"venue": part["venue"][0], "venue_fill_rate_20d": filled / qty if qty else None,
+                     **{out: _mean(part[col]) for col, out in _MEANS.items()}})
+    return pl.DataFrame(rows, schema=VENUE_STATS_SCHEMA).sort("venue")
 
 
 def venue_stats_before(lake: Lake, day: date, window: int = 20) -> pl.DataFrame:

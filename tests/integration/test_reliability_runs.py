@@ -275,15 +275,12 @@ def test_one_night_killed_at_every_stage_boundary_then_finished_equals_an_uninte
     runs killed inside the retrain are marked KILLED. The slow suite kills each point in a fresh home."""
     home = tmp_path / "killed"
     kill_env = _fresh(history_home, home, env)
-    reached = []
     for point in KILL_POINTS:
         pause = tmp_path / f"pause-{point.replace(':', '-')}"
         proc = _start_paused(kill_env, point, pause, "nightly", "--date", NIGHT, "--raw", str(samples))
-        _kill9(proc)
-        reached.append(point)
+        _kill9(proc)  # _start_paused has checked that the night reached the point
         mid = night_state(home)
         assert mid["ledger"] == [] and mid["champion"] is None, (point, mid)  # the alias moves last
-    assert reached == KILL_POINTS
     rerun = _run(kill_env, "nightly", "--date", NIGHT, "--raw", str(samples), "--json")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     summary = json.loads(rerun.stdout.splitlines()[-1])

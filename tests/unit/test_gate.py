@@ -197,7 +197,7 @@ def test_a_challenger_costlier_than_static_on_the_recent_days_is_not_promoted() 
     orders = _orders(5.0, 4.0, 4.5, n=4000, seed=8)
     last = sorted(orders["date"].unique().to_list())[-2:]
     recent = pl.col("date").is_in(last)
-    shifted = orders.with_columns(pl.when(recent).then(pl.col("dr_champion") + 3.0).otherwise(pl.col("dr_champion"))
+    shifted = orders.with_columns(pl.when(recent).then(pl.col("dr_champion") + 2.5).otherwise(pl.col("dr_champion"))
                                   .alias("dr_champion"),
                                   pl.when(recent).then(pl.col("dr_challenger") + 2.0)
                                   .otherwise(pl.col("dr_challenger")).alias("dr_challenger"))

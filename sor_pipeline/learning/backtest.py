@@ -120,7 +120,7 @@ def lit_sweep_cost(day: pl.DataFrame) -> pl.DataFrame:
 def logged_decisions(test: pl.DataFrame, fallback: pl.DataFrame | None = None) -> pl.DataFrame:
     """The day's rank-1 decisions with their model-free realised cost ``logged_cost_bps``: the filled
     share at its arrival slippage, the rest at the cost of sweeping the request on the lit market at its
-    decision time: ``fallback`` (child_id, fallback_bps; from the displayed books and the day's own lit
+    decision time: ``fallback`` ([date,] child_id, fallback_bps; from the displayed books and the day's own lit
     sweeps, :func:`sor_pipeline.learning.costs.lit_fallback_bps`) where given, else the day's observed
     lit-sweep cost of the symbol (the day's mean over symbols where the symbol had no lit fill). The
     symbol-day mean does not grow with the order's size: measured against the simulator's truth it
@@ -133,7 +133,9 @@ def logged_decisions(test: pl.DataFrame, fallback: pl.DataFrame | None = None) -
            .join(sweep, on="symbol", how="left")
            .with_columns(pl.col("lit_sweep_bps").fill_null(default)))
     if fallback is not None:
-        dec = (dec.join(fallback.select("child_id", "fallback_bps"), on="child_id", how="left")
+        # a child id is unique within a day only (FIX ClOrdIDs): the fallback of several days joins by both
+        keys = ["date", "child_id"] if "date" in fallback.columns and "date" in dec.columns else ["child_id"]
+        dec = (dec.join(fallback.select(*keys, "fallback_bps"), on=keys, how="left")
                .with_columns(pl.coalesce("fallback_bps", "lit_sweep_bps").alias("lit_sweep_bps"))
                .drop("fallback_bps"))
     return dec.with_columns(realized_cost_expr(pl.col("lit_sweep_bps")).alias("logged_cost_bps"))

@@ -14,11 +14,12 @@ from sor_pipeline.storage.lake import Lake
 
 def lit_fallback(lake: Lake, features: pl.DataFrame, days: list[date], rank1_only: bool = True
                  ) -> pl.DataFrame | None:
-    """(child_id, fallback_bps) of the rank-1 decisions of ``days`` (every child with ``rank1_only`` False):
+    """(date, child_id, fallback_bps) of the rank-1 decisions of ``days`` (every child with ``rank1_only`` False):
     the cost of sweeping each on the lit market at its decision time, from the day's displayed lit books
     (``depth``), the venues' taker fees and the square-root impact that the day's own lit sweeps show
     (:mod:`sor_pipeline.learning.costs`). None when the lake has no depth or venue data for those days.
-    ``features`` rows carry ``date``."""
+    ``features`` rows carry ``date``. Keyed by (date, child_id): a FIX ClOrdID is unique within a day only,
+    so the same id may come back on another day of the backtest."""
     out = []
     for day in days:
         if day not in lake.dates("depth") or day not in lake.dates("venues"):
@@ -36,5 +37,5 @@ def lit_fallback(lake: Lake, features: pl.DataFrame, days: list[date], rank1_onl
             on=["child_id", "venue"])
         probes = rows.filter(pl.col("route_rank") == 1) if rank1_only else rows
         walks = book_walk(probes.select(cols), depth, fees)
-        out.append(lit_fallback_bps(walks, impact_coefficients(own)))
+        out.append(lit_fallback_bps(walks, impact_coefficients(own)).select(pl.lit(day).alias("date"), pl.all()))
     return pl.concat(out) if out else None

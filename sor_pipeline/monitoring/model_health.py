@@ -80,8 +80,8 @@ def scored_children(features: pl.DataFrame, score: ScoreFn, fallback: pl.DataFra
     logged = (features.with_columns(pl.col("child_id").alias("request_id"))
               .join(scored, on=["request_id", "venue"], how="inner"))
     if fallback is not None:
-        logged = logged.join(fallback.select("child_id", pl.col("fallback_bps").alias("_book_fb")), on="child_id",
-                             how="left")
+        keys = ["date", "child_id"] if "date" in fallback.columns and "date" in logged.columns else ["child_id"]
+        logged = logged.join(fallback.select(*keys, pl.col("fallback_bps").alias("_book_fb")), on=keys, how="left")
         fb_expr = pl.coalesce(pl.col("_book_fb"), fallback_default)
     else:
         fb_expr = fallback_default

@@ -20,7 +20,11 @@ it different orders (measured: the first promotion moved two ECNs' mean slippage
 z -6 to -9, with no change in the venues) and recency weighting learns it in a few nights anyway. A
 shift counts when ``z >= z_min`` (signed so that + = costlier) and the move is at least ``min_shift``
 (``min_slippage_shift_bps`` bps, ``min_fill_shift`` of fill ratio) on every post day; the candidate with
-the largest ``z`` wins. Only logged outcomes are read.
+the largest ``z`` wins. A day with fewer than ``min_rows`` rows of the outcome counts on neither side (the
+candidate start day itself must have them): once the router stops sending a venue that turned costlier
+its orders (the intraday guard, :mod:`sor_pipeline.serving.guard`, does within the day), the days after
+hold a handful of its rows, and the shift must stay found while it is in the window. Only logged
+outcomes are read.
 """
 
 from __future__ import annotations
@@ -70,8 +74,10 @@ def find_shift(frame: pl.DataFrame, *, z_min: float = 6.0, min_pre_days: int = 4
     for i in range(max(min_pre_days, len(days) - len(days) // 2), len(days)):
         for name, floor, count, costlier in outcomes:
             pre = daily[:i].filter(pl.col(count) >= min_rows)[name].drop_nulls().to_numpy()
-            post_rows = daily[i:]
-            if post_rows[count].min() < min_rows or post_rows[name].null_count():  # type: ignore[operator]
+            # post days with too few rows do not count (as pre days): once the router avoids a venue
+            # that turned costlier, its later days hold only a handful of its rows
+            post_rows = daily[i:].filter(pl.col(count) >= min_rows)
+            if post_rows.height == 0 or post_rows[0, "date"] != days[i] or post_rows[name].null_count():
                 continue
             post = post_rows[name].to_numpy()
             if len(pre) < min_pre_days:

@@ -88,3 +88,23 @@ def test_short_history_judges_on_fewer_folds() -> None:
     s = Settings()  # 5 folds, at least 3, no embargo
     assert min_history_days(s) == 5 and [night_folds(s, n) for n in (5, 6, 7, 30)] == [3, 4, 5, 5]
     assert min_history_days(Settings(backtest={"folds": 2})) == 4
+
+
+def test_a_shift_stays_found_when_the_router_then_avoids_the_venue() -> None:
+    """The day a pool turns toxic it gets its usual orders; from the next day the router (its intraday guard,
+    then the retrained model) sends it few: 40 rows a day of which only 10 fill. Those thin days count on
+    neither side of the slippage test, and the shift is still found on its first day instead of vanishing
+    the night after."""
+    def thin_after(frame: pl.DataFrame, day: int) -> pl.DataFrame:
+        late = pl.col("date") >= D0 + timedelta(days=day)
+        k = pl.int_range(pl.len()).over("date")
+        out = frame.filter(~late | (k < 40))
+        filled = pl.when(late & (pl.int_range(pl.len()).over("date") >= 10)).then(0).otherwise(pl.col("filled"))
+        return out.with_columns(filled.cast(pl.Int8).alias("filled"), pl.col("fill_ratio"))
+
+    full = _venue(12, slip_shift_bps=6.0, from_day=9)
+    shift = find_shift(thin_after(full, 10))
+    assert shift is not None and shift.start == D0 + timedelta(days=9) and shift.outcome == "slippage_bps"
+    assert shift.post_days == 1
+    # a start day without enough filled rows of its own is not a candidate
+    assert find_shift(thin_after(full, 9)) is None

@@ -12,7 +12,13 @@ import pytest
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.learning import RouterModel, train_router
 from sor_pipeline.learning.backtest import walk_forward
-from sor_pipeline.learning.gate import NO_PROPENSITY_REMEDY, costlier_p_value, evaluate_gate, recent_test_days
+from sor_pipeline.learning.gate import (
+    NO_PROPENSITY_REMEDY,
+    costlier_p_value,
+    evaluate_gate,
+    new_regime_days,
+    recent_test_days,
+)
 from sor_pipeline.learning.ope import cs_radius, paired
 from tests.synthetic_features import make_days
 
@@ -212,3 +218,24 @@ def test_a_challenger_costlier_than_static_on_the_recent_days_is_not_promoted() 
                                  .otherwise(pl.col("dr_challenger")).alias("dr_challenger"))
     assert evaluate_gate(fixed, EMPTY_VM, Settings()).action == "demote"
     assert evaluate_gate(fixed, EMPTY_VM, Settings(), shift_start=last[0]).action == "promote"
+
+
+def test_after_a_shift_promotion_judges_the_new_regimes_days() -> None:
+    """Four calm test days where the challenger (trained with the old regime down-weighted) is 0.2 bps
+    costlier than the champion, then a shift on the fourth day after which it is 0.8 bps cheaper: over
+    all five days the two cost the same; over the day after the shift it is promoted. The
+    shift's own first day is not judged (its fold model was trained before it); with nothing after it
+    the five days are."""
+    orders = _orders(5.0, 4.7, 4.5, n=2000, seed=11)
+    days = sorted(orders["date"].unique().to_list())
+    after = pl.col("date") == days[-1]
+    shifted = orders.with_columns(pl.when(after).then(pl.col("dr_challenger") - 1.0).otherwise(pl.col("dr_challenger"))
+                                  .alias("dr_challenger"))
+    assert new_regime_days(days, None) == days and new_regime_days(days, days[-1]) == days
+    assert new_regime_days(days, days[-2]) == days[-1:]
+    plain = evaluate_gate(shifted, EMPTY_VM, Settings(), look=2)
+    assert plain.action != "promote"
+    v = evaluate_gate(shifted, EMPTY_VM, Settings(), look=2, shift_start=days[-2])
+    assert v.action == "promote" and "over the 1 day(s) since the shift" in v.reasons[0], v.reasons
+    assert v.vs_incumbent is not None and v.vs_incumbent.n == orders.filter(after).height
+    assert evaluate_gate(orders, EMPTY_VM, Settings(), look=2, shift_start=days[-2]).action != "promote"

@@ -59,7 +59,10 @@ def demo_flow(start: date, days: int, seed: int | None = None, symbols: int | No
         write_drop(simday, raw / day.isoformat(), exec_format_for("rotate", i), "parquet", config)
         night = nightly_flow(day, str(raw))
         costs = day_costs(simday.tables["child_orders"], simday.oracle, settings.router.static_waterfall)
-        row = {"date": day.isoformat(), **costs, "router_policy": policy.name, "promoted": night["promoted"],
+        guard = getattr(getattr(policy, "router", None), "guard", None)  # a model routed: what its guard charged
+        row = {"date": day.isoformat(), **costs, "router_policy": policy.name,
+               "guard_charges_bps": {v: round(c, 3) for v, c in guard.penalties().items()} if guard else {},
+               "promoted": night["promoted"],
                "demoted": bool(night.get("demoted")), "action": night.get("action", "keep"),
                "cost_source": night.get("cost_source") or "none",
                "champion_version": night["champion_version"], "verdict": night["verdict"],

@@ -409,8 +409,9 @@ def demo_cmd(
 
     def tick(done: int, total: int, row: dict[str, Any]) -> None:
         say(f"night {done}/{total} {row['date']}: static {row['static']:.2f} / ml {row['ml']:.2f} / "
-            f"oracle {row['oracle']:.2f} bps, routed by {row['router_policy']}; night's decision {row['action']} "
-            f"({row['verdict']}, on {row['cost_source']})  ({time.perf_counter() - t0:.0f} s)")
+            f"oracle {row['oracle']:.2f} bps, routed by {row['router_policy']}{_guard_text(row)}; "
+            f"night's decision {row['action']} ({row['verdict']}, on {row['cost_source']})  "
+            f"({time.perf_counter() - t0:.0f} s)")
 
     try:
         out = demo_flow(parse_date(start, "--start"), days, seed, symbols, tick, scenario)
@@ -422,6 +423,12 @@ def demo_cmd(
         _print_demo(out)
 
 
+def _guard_text(row: dict[str, Any]) -> str:
+    """", guard charged DRK2 +3.10 bps" when the router's intraday guard charged a venue that day."""
+    charges = row.get("guard_charges_bps") or {}
+    return (", guard charged " + ", ".join(f"{v} {c:+.2f} bps" for v, c in sorted(charges.items()))) if charges else ""
+
+
 def say(line: str) -> None:
     """One human line on stderr, never wrapped (stdout is kept for --json)."""
     console.print(line, soft_wrap=True, highlight=False, markup=False)
@@ -431,11 +438,13 @@ def _print_demo(out: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title="Mean expected cost per routing decision, bps (+ = cost; oracle = simulator's ground truth)")
-    for col in ("date", "routed by", "static", "ml", "oracle", "decision", "routes next"):
+    for col in ("date", "routed by", "static", "ml", "oracle", "guard charged", "decision", "routes next"):
         t.add_column(col)
     for d in out["days"]:
+        charges = d.get("guard_charges_bps") or {}
         t.add_row(d["date"], d["router_policy"], f"{d['static']:.3f}", f"{d['ml']:.3f}", f"{d['oracle']:.3f}",
-                  d.get("action", ""), str(d["champion_version"] or "static"))
+                  " ".join(f"{v} {c:+.1f}" for v, c in sorted(charges.items())), d.get("action", ""),
+                  str(d["champion_version"] or "static"))
     console.print(t)
     share = out["captured_gap_share"]
     say(f"Share of the static-to-oracle gap captured after the {out['warmup_days']}-day warm-up "

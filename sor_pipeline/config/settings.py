@@ -37,6 +37,7 @@ from pydantic_settings import (
 )
 
 from sor_pipeline.config.exploration import ExplorationParams
+from sor_pipeline.config.guard import GuardParams
 from sor_pipeline.config.monitor import MonitorSettings
 
 DEFAULT_HOME_NAME = "sor_home"
@@ -133,6 +134,15 @@ class RouterSettings(_Section):
         description="Share of a model-routed request's rank-1 draws given to the static waterfall's choice, so "
                     "that static stays evaluable off-policy (the evidence that demotes a champion costlier "
                     "than static).")
+    guard: bool = Field(True, description="Intraday venue guard: a venue whose model-routed fills cost clearly more "
+                                          "than predicted today is charged the excess for the rest of the day "
+                                          "(sor_pipeline.serving.guard).")
+    guard_min_fills: int = Field(8, ge=2, description="Fills at a venue today before the guard may charge it.")
+    guard_z: float = Field(3.0, gt=0, description="The guard charges the excess's lower confidence bound: mean "
+                                                  "minus this many standard errors, bps.")
+
+    def guard_params(self) -> GuardParams:
+        return GuardParams(enabled=self.guard, min_fills=self.guard_min_fills, z=self.guard_z)
 
     def exploration(self) -> ExplorationParams:
         return ExplorationParams(enabled=self.explore, temperature_bps=self.explore_temperature_bps,

@@ -73,6 +73,11 @@ class ReferenceScorer:
         self.model = model
         self.venues, self.venue_types, self.is_lit = _venue_arrays(model)
         self._perm = [ALL_FEATURES.index(c) for c in model.feature_columns]
+        self.penalty_bps = np.zeros(len(self.venues))
+
+    def set_penalty(self, penalty_bps: np.ndarray) -> None:
+        """Charge each venue ``penalty_bps`` (V,) on every later score (the intraday guard's charge)."""
+        self.penalty_bps = np.asarray(penalty_bps, dtype=np.float64).copy()
 
     def score(self, x: np.ndarray) -> Scores:
         n, nv, _ = x.shape
@@ -86,7 +91,7 @@ class ReferenceScorer:
         lit = self.is_lit.astype(bool)
         with np.errstate(all="ignore"):
             fb = np.min(s[:, lit], axis=1) if lit.any() else np.min(s, axis=1)
-            cost = expected_cost_bps(p, s, fb[:, None])
+            cost = expected_cost_bps(p, s, fb[:, None]) + self.penalty_bps[None, :]
         bad = np.asarray(~(np.isfinite(p).all(axis=1) & np.isfinite(s).all(axis=1)
                            & np.isfinite(cost).all(axis=1)), dtype=bool)
         order = np.argsort(cost, axis=1, kind="stable").astype(np.int32)
@@ -194,7 +199,7 @@ class _CModel(ctypes.Structure):
     _fields_ = [("n_venues", ctypes.c_int32), ("n_feat", ctypes.c_int32), *[
         (name, ctypes.c_void_p) for name in ("nodes", "leaf", "int_off", "leaf_off", "depth",
                                              "n_trees", "transform", "base", "fill_idx", "slip_idx", "fill_const",
-                                             "slip_const", "is_lit")]]
+                                             "slip_const", "is_lit", "penalty")]]
 
 
 class _CJob(ctypes.Structure):
@@ -321,7 +326,7 @@ class CompiledScorer:
             "transform": np.array([f.link for f in flats], np.int32),
             "base": np.array([f.base for f in flats], np.float32),
             "fill_idx": idx["fill"], "slip_idx": idx["slip"], "fill_const": const["fill"],
-            "slip_const": const["slip"], "is_lit": is_lit,
+            "slip_const": const["slip"], "is_lit": is_lit, "penalty": np.zeros(nv),
         }
         # zero-length arrays still need a valid address
         self._arrays = {k: (a if a.size else np.zeros(1, a.dtype)) for k, a in self._arrays.items()}
@@ -338,6 +343,15 @@ class CompiledScorer:
         self._cmodel = _CModel(len(self.venues), self.n_feat,
                                *[a.ctypes.data for a in self._arrays.values()])
         self.model_ptr = ctypes.addressof(self._cmodel)
+
+    @property
+    def penalty_bps(self) -> np.ndarray:
+        """(V,) bps added to each venue's expected cost by every later score (the intraday guard's charge)."""
+        return self._arrays["penalty"]
+
+    def set_penalty(self, penalty_bps: np.ndarray) -> None:
+        """Charge each venue ``penalty_bps`` (V,) in the kernel's own array (no reallocation)."""
+        self._arrays["penalty"][:] = penalty_bps
 
     def score_into(self, n: int, x_ptr: int, out: tuple[int, int, int, int, int, int]) -> int:
         """Score ``n`` orders from raw buffer addresses (the hot path: no allocation, ~0.5 µs overhead).

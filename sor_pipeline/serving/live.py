@@ -40,6 +40,7 @@ from sor_pipeline.serving.columnar import ColumnarPath, OrderColumns, RouteColum
 from sor_pipeline.serving.columnar import _empty as _empty_columns
 from sor_pipeline.serving.compiled import CompiledScorer, ReferenceScorer, RouteBuffers, Scores, buffers, make_scorer
 from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
+from sor_pipeline.serving.guard import GuardParams, VenueGuard, realized_slippage_bps
 from sor_pipeline.serving.types import NAN, Allocation, MarketSnapshot, Order, Route, RouterStats
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class LiveRouter:
     def __init__(self, model: RouterModel | None, *, static_waterfall: Sequence[str], version: str | None = None,
                  timezone: str = "America/New_York", allocation: AllocationConfig | None = None,
                  scorer: str = "compiled", cache_dir: Path | None = None, load_error: str | None = None,
-                 exploration: ExplorationParams | None = None, seed: int = 0, scout: bool = False) -> None:
+                 exploration: ExplorationParams | None = None, seed: int = 0, scout: bool = False,
+                 guard: GuardParams | None = None) -> None:
         self.stats = RouterStats()
         self.exploration = exploration or ExplorationParams(enabled=False)
         #: Scout mode: ``model`` is a registered challenger, not a champion: the static waterfall routes and
@@ -83,6 +85,8 @@ class LiveRouter:
         self.venues: list[str] = self._scorer.venues if self._scorer else []
         self.venue_types: list[str] = self._scorer.venue_types if self._scorer else []
         self._type_map = dict(zip(self.venues, self.venue_types, strict=True))
+        #: The intraday venue guard (:mod:`sor_pipeline.serving.guard`): off unless ``guard`` enables it.
+        self.guard = VenueGuard(self.venues, guard or GuardParams(enabled=False))
         self._policy_name = (f"model:{self.version or 'local'}" if self._scorer is not None and not self.scout
                              else "static")
         self._static_is_lit = [i == len(self.static_waterfall) - 1 for i in range(len(self.static_waterfall))]
@@ -117,12 +121,44 @@ class LiveRouter:
         kw.setdefault("cache_dir", settings.router_cache_dir)
         router = cls(model, static_waterfall=settings.router.static_waterfall, version=version,
                      timezone=settings.market.timezone, load_error=err, exploration=settings.router.exploration(),
-                     seed=settings.seed,
+                     seed=settings.seed, guard=settings.router.guard_params(),
                      **kw)  # type: ignore[arg-type]
         if err is not None:
             router.stats.load_failures += 1
             log.warning("router: %s; routing with the static waterfall %s", err, settings.router.static_waterfall)
         return router
+
+    def observe(self, venues: Sequence[str], filled: np.ndarray, excess_bps: np.ndarray) -> dict[str, float]:
+        """Outcomes of this router's model-routed rank-1 children as they come back today: venue, filled
+        (bool) and realised minus predicted slippage (bps, + = cost more than predicted; NaN unless filled).
+        Every later route prices a charged venue at its expected cost plus the guard's penalty; returns the
+        charges now ({venue: bps}). See :mod:`sor_pipeline.serving.guard`."""
+        self.guard.observe(venues, filled, excess_bps)
+        if self._scorer is not None:
+            self._scorer.set_penalty(self.guard.penalty_bps())
+        return self.guard.penalties()
+
+    def observe_fill(self, route: Route, avg_fill_px: float | None, arrival_mid: float,
+                     fee_bps: float = 0.0) -> dict[str, float]:
+        """One routed order's rank-1 child came back: ``avg_fill_px`` (None = it did not fill), the mid
+        when it was sent and the fee paid (bps, + = cost). Routes the model did not rank (static, scout,
+        fallback) teach the guard nothing. Returns the charges now (see :meth:`observe`)."""
+        if route.fallback or not route.policy.startswith("model:") or not route.ranked_venues:
+            return self.guard.penalties()
+        filled = avg_fill_px is not None and avg_fill_px > 0
+        excess = NAN
+        if filled and route.slippage_bps:
+            sign = 1.0 if route.order.side.upper() == "BUY" else -1.0
+            realized = realized_slippage_bps(np.array([sign]), np.array([float(avg_fill_px or NAN)]),
+                                             np.array([arrival_mid]), np.array([fee_bps]))
+            excess = float(realized[0]) - float(route.slippage_bps[0])
+        return self.observe([route.ranked_venues[0]], np.array([filled]), np.array([excess]))
+
+    def new_day(self) -> None:
+        """Start a trading day: the guard forgets yesterday's outcomes and charges nothing."""
+        self.guard.reset()
+        if self._scorer is not None:
+            self._scorer.set_penalty(self.guard.penalty_bps())
 
     @property
     def ready(self) -> bool:

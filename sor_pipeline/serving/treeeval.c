@@ -7,7 +7,8 @@
  * features rounded to float32, go right iff x >= threshold (NaN: the default direction), float32
  * accumulation from the base margin in tree order, sigmoid with exp in double.
  * Per order it then computes, per venue, the expected cost (bps, + = cost)
- *   cost = p * slippage + (1 - p) * fallback,   fallback = min LIT slippage (min over all if no LIT)
+ *   cost = p * slippage + (1 - p) * fallback + penalty,   fallback = min LIT slippage (min over all if no
+ *   LIT), penalty = the venue's intraday guard charge (bps, 0 unless charged)
  * and ranks venues by cost (ascending, ties by venue index). No allocation, no Python API.
  */
 #include <math.h>
@@ -35,6 +36,7 @@ typedef struct {
     const int32_t *fill_idx, *slip_idx; /* per venue: model index, -1 = constant */
     const double *fill_const, *slip_const;
     const uint8_t *is_lit;
+    const double *penalty;     /* per venue: bps added to the expected cost (the intraday guard) */
 } Model;
 
 static inline float sigmoid_xgb(float x) {
@@ -126,7 +128,7 @@ static int64_t score_block(const Model *M, const float *xb, int rb, double *p, d
         double f0 = isfinite(lit_min) ? lit_min : any_min;
         fb[r] = f0;
         for (int32_t v = 0; v < V; ++v) {
-            cr[v] = pr[v] * sr[v] + (1.0 - pr[v]) * f0;
+            cr[v] = pr[v] * sr[v] + (1.0 - pr[v]) * f0 + M->penalty[v];
             if (!isfinite(cr[v])) finite = 0;
             int32_t k = v; /* insertion sort by cost, ties keep venue order */
             while (k > 0 && cr[orr[k - 1]] > cr[v]) { orr[k] = orr[k - 1]; --k; }

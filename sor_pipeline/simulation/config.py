@@ -114,6 +114,9 @@ class SimConfig:
     #: The static waterfall's venue order (empty = ``venues`` in their order): its first available venue
     #: gets ``explore_static_share`` of a model-scored request's rank-1 draws.
     static_waterfall: tuple[str, ...] = ()
+    #: While a model routes, the simulated router learns the outcomes of its orders every
+    #: ``feedback_interval_s`` seconds (its intraday venue guard, sor_pipeline.serving.guard).
+    feedback_interval_s: float = 900.0
     quote_updates_per_symbol: int = 2_000
     parent_orders_per_symbol: int = 40
     trades_per_symbol: int = 500

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from sor_pipeline.simulation.config import DayParams, SimConfig, day_params
-from sor_pipeline.simulation.engine import run_waterfall
+from sor_pipeline.simulation.engine import run_guarded, run_waterfall
 from sor_pipeline.simulation.market import day_symbols, generate_market, symbol_universe, venues_frame
 from sor_pipeline.simulation.orders import generate_parents, slice_requests
 from sor_pipeline.simulation.policy import MarketState, RoutingPolicy, StaticWaterfall
@@ -60,9 +60,15 @@ def simulate_orders(config: SimConfig, day: date, day_index: int, market: Market
     syms = market_symbols(market)
     parents = generate_parents(config, day, syms, market_nbbo(market), _rng(config, day_index, group, 2), id_prefix)
     requests = slice_requests(config, parents, day, _rng(config, day_index, group, 3))
-    ranking = policy.rank(requests, market)
-    res = run_waterfall(config, requests, ranking, market, policy.name, _rng(config, day_index, group, 4),
-                        scouted=bool(getattr(policy, "scouted", False)))
+    rng = _rng(config, day_index, group, 4)
+    scouted = bool(getattr(policy, "scouted", False))
+    ranker, observe = getattr(policy, "ranker", None), getattr(policy, "observe", None)
+    if ranker is not None and observe is not None and not scouted:  # a model routes: its guard learns intraday
+        getattr(policy, "new_day", lambda: None)()  # each symbol group starts the day with a fresh guard
+        res = run_guarded(config, requests, ranker(requests, market), observe, market, policy.name, rng)
+    else:
+        ranking = policy.rank(requests, market)
+        res = run_waterfall(config, requests, ranking, market, policy.name, rng, scouted=scouted)
     return {"parent_orders": parents, "child_orders": res.child_orders, "fills": res.fills}, res.oracle
 
 

@@ -8,12 +8,14 @@ later children log 1.0 (the rest of the order is deterministic given rank 1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
+from sor_pipeline.serving.guard import realized_slippage_bps
 from sor_pipeline.simulation.config import SimConfig
 from sor_pipeline.simulation.policy import MarketState
 from sor_pipeline.simulation.venue_model import URGENCY_MULT, market_nbbo, oracle_frame, price_venues
@@ -127,6 +129,52 @@ def run_waterfall(config: SimConfig, requests: pl.DataFrame, ranking: pl.DataFra
     return RouteResult(co, fl_all, pl.concat(oracles))
 
 
+def guard_outcomes(result: RouteResult, ranking: pl.DataFrame, market: MarketState
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """What the guard sees of a routed batch: per model-routed rank-1 child, its venue, whether it filled
+    and its realised minus predicted slippage (bps, + = cost; NaN unless filled and predicted)."""
+    kids = result.child_orders.filter((pl.col("route_rank") == 1) & pl.col("predicted_cost_bps").is_not_null())
+    if kids.is_empty():
+        return [], np.zeros(0, dtype=bool), np.zeros(0)
+    per = result.fills.group_by("child_id").agg(
+        pl.col("qty").sum().alias("q"), (pl.col("qty") * pl.col("px")).sum().alias("qpx"),
+        (pl.col("qty") * pl.col("fee_bps")).sum().alias("qfee"))
+    pred = ranking.select((pl.col("request_id") + "-1").alias("child_id"), "venue", "predicted_slippage_bps")
+    k = (kids.join(per, on="child_id", how="left").join(pred, on=["child_id", "venue"], how="left")
+         .with_columns(pl.col("q").fill_null(0)))
+    mid = _mid_at(k.select("symbol", pl.col("sent_ts").alias("ts")), market)
+    q = k["q"].to_numpy().astype(np.float64)
+    filled = q > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slip = realized_slippage_bps(np.where(k["side"].to_numpy() == "BUY", 1.0, -1.0),
+                                     k["qpx"].fill_null(np.nan).to_numpy() / q, mid,
+                                     k["qfee"].fill_null(np.nan).to_numpy() / q)
+    excess = slip - k["predicted_slippage_bps"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return k["venue"].to_list(), filled, np.where(filled, excess, np.nan)
+
+
+def run_guarded(config: SimConfig, requests: pl.DataFrame, ranker: Callable[[np.ndarray], pl.DataFrame],
+                observe: Callable[[list[str], np.ndarray, np.ndarray], object], market: MarketState,
+                policy_name: str, rng: np.random.Generator) -> RouteResult:
+    """:func:`run_waterfall` in decision-time buckets of ``config.feedback_interval_s``: each bucket is
+    ranked by ``ranker`` (a row mask of ``requests`` -> ranking, scored as the router stands then) after
+    ``observe`` received the outcomes of the buckets before it: the live router's intraday guard
+    (:mod:`sor_pipeline.serving.guard`) sees what production would have seen by then."""
+    step = max(1, int(config.feedback_interval_s * 1e9))
+    bucket = (requests["decision_ts"].cast(pl.Int64) // step).to_numpy()
+    parts: list[RouteResult] = []
+    for b in np.unique(bucket):
+        rank = ranker(bucket == b)
+        res = run_waterfall(config, requests.filter(pl.Series(bucket == b)), rank, market, policy_name, rng)
+        parts.append(res)
+        observe(*guard_outcomes(res, rank, market))
+    if not parts:
+        return run_waterfall(config, requests, ranker(np.zeros(0, dtype=bool)), market, policy_name, rng)
+    return RouteResult(pl.concat([p.child_orders for p in parts]).sort("sent_ts", "child_id"),
+                       pl.concat([p.fills for p in parts]).sort("ts", "exec_id"),
+                       pl.concat([p.oracle for p in parts]))
+
+
 def _execute(chosen: pl.DataFrame, req: pl.DataFrame, lat_us: dict[str, float], config: SimConfig,
              market: MarketState, rng: np.random.Generator
              ) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray]:
@@ -206,4 +254,4 @@ def _fills(chosen: pl.DataFrame, r: pl.DataFrame, vt: np.ndarray, filled: np.nda
         "liquidity", pl.col("fee_bps").cast(pl.Float64))
 
 
-__all__ = ["URGENCY_MULT", "RouteResult", "route_order", "run_waterfall"]
+__all__ = ["URGENCY_MULT", "RouteResult", "guard_outcomes", "route_order", "run_guarded", "run_waterfall"]

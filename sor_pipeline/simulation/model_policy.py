@@ -14,6 +14,7 @@ every request is and ``name`` becomes ``model:<version>/fallback``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,20 +71,49 @@ class ModelPolicy:
 
     def rank(self, requests: pl.DataFrame, market: MarketState) -> pl.DataFrame:
         """One row per (request_id, market venue): rank 1..V and predicted_cost_bps (see module doc)."""
+        return self.ranker(requests, market)(np.ones(requests.height, dtype=bool))
+
+    def ranker(self, requests: pl.DataFrame, market: MarketState) -> Callable[[np.ndarray], pl.DataFrame]:
+        """Features of every request built once; the returned function ranks the requests of a row mask
+        with the scorer as it stands when called (so the intraday guard's charges made in between count:
+        :meth:`observe`). Its ranking adds ``predicted_slippage_bps`` (the model's, before any charge)."""
         market_venues = market.venues["venue"].to_list()
+        x: np.ndarray | None = None
+        if self.router.scorer is not None and requests.height:
+            try:
+                x = self.features(requests, market)
+            except Exception:
+                log.exception("ModelPolicy: features failed; static waterfall for this batch")
+
+        def rank(mask: np.ndarray) -> pl.DataFrame:
+            return self._rank(requests.filter(pl.Series(mask)), None if x is None else x[mask], market_venues)
+
+        return rank
+
+    def observe(self, venues: list[str], filled: np.ndarray, excess_bps: np.ndarray) -> dict[str, float]:
+        """Outcomes of model-routed rank-1 children to the live router's intraday guard; its charges now."""
+        return self.router.observe(venues, filled, excess_bps)
+
+    def new_day(self) -> None:
+        """A new trading day (or symbol group) starts: the router's guard charges nothing yet."""
+        self.router.new_day()
+
+    def _rank(self, requests: pl.DataFrame, x: np.ndarray | None, market_venues: list[str]) -> pl.DataFrame:
         static = self._static_order(market_venues)
         n = requests.height
         self.ranked += n
         ids = requests["request_id"].to_list()
+        schema = {**RANKING_SCHEMA, "predicted_slippage_bps": pl.Float64()}
         if n == 0:
-            return pl.DataFrame(schema=RANKING_SCHEMA)
-        rows: dict[str, list[Any]] = {"request_id": [], "venue": [], "rank": [], "predicted_cost_bps": []}
+            return pl.DataFrame(schema=schema)
+        rows: dict[str, list[Any]] = {"request_id": [], "venue": [], "rank": [], "predicted_cost_bps": [],
+                                      "predicted_slippage_bps": []}
         scorer = self.router.scorer
         bad = np.ones(n, dtype=bool)
         sc: Scores | None = None
-        if scorer is not None:
+        if scorer is not None and x is not None:
             try:
-                sc = scorer.score(self.features(requests, market))
+                sc = scorer.score(x)
                 bad = sc.bad
             except Exception:
                 log.exception("ModelPolicy: scoring failed; static waterfall for this batch")
@@ -96,18 +126,21 @@ class ModelPolicy:
         scored = [v for v in venues if v in market_venues]
         for i, rid in enumerate(ids):
             if bad[i] or sc is None:
-                order, costs = static, [None] * len(static)
+                order, costs, slips = static, [None] * len(static), [None] * len(static)
             else:
                 ranked = [venues[j] for j in sc.order[i].tolist() if venues[j] in market_venues]
                 cost = dict(zip(venues, sc.expected_cost_bps[i].tolist(), strict=True))
+                slip = dict(zip(venues, sc.slippage_bps[i].tolist(), strict=True))
                 rest = [v for v in static if v not in scored]
                 order = ranked + rest
                 costs = [cost[v] for v in ranked] + [None] * len(rest)
+                slips = [slip[v] for v in ranked] + [None] * len(rest)
             rows["request_id"].extend([rid] * len(order))
             rows["venue"].extend(order)
             rows["rank"].extend(range(1, len(order) + 1))
             rows["predicted_cost_bps"].extend(costs)
-        return pl.DataFrame(rows, schema=RANKING_SCHEMA)
+            rows["predicted_slippage_bps"].extend(slips)
+        return pl.DataFrame(rows, schema=schema)
 
 
 class ScoutedStatic:

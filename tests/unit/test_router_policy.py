@@ -40,7 +40,9 @@ def _requests(day: SimDay) -> pl.DataFrame:
 
 
 def _check_ranking(ranking: pl.DataFrame, requests: pl.DataFrame, venues: list[str]) -> None:
-    assert ranking.schema == pl.Schema(RANKING_SCHEMA)
+    # the policy contract's columns first; a model's ranking adds its predicted slippage (the guard's input)
+    assert list(ranking.schema.items())[:len(RANKING_SCHEMA)] == list(pl.Schema(RANKING_SCHEMA).items())
+    assert set(ranking.columns) - set(RANKING_SCHEMA) <= {"predicted_slippage_bps"}
     assert ranking["request_id"].n_unique() == requests.height
     per = ranking.group_by("request_id").agg(pl.col("venue").sort(), pl.col("rank").sort())
     for vs, ranks in per.select("venue", "rank").iter_rows():

@@ -1,0 +1,15 @@
+"""Parameters of the router's intraday venue guard (the algorithm: :mod:`sor_pipeline.serving.guard`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GuardParams:
+    """``enabled`` False: no penalty ever. ``min_fills``: fills at a venue today before it can be charged;
+    ``z``: the charged excess is its mean minus ``z`` standard errors (bps)."""
+
+    enabled: bool = True
+    min_fills: int = 8
+    z: float = 3.0

@@ -217,6 +217,11 @@ class SandboxSettings(_Section):
         0.0, ge=0, description="The challenger's off-policy cost may exceed the incumbent's by at most this.")
     max_p99_latency_us: float = Field(2000.0, gt=0, description="Largest 99th-percentile routing latency "
                                                                 "of the challenger on the replay, microseconds.")
+    max_requests: int | None = Field(
+        5000, ge=100, description="Replay at most this many of the night's logged requests, drawn uniformly "
+                                  "without replacement (seeded by the night): the replay builds one market "
+                                  "snapshot per request in Python (~9 ms each), so a million-order day would "
+                                  "take hours. None: every request.")
 
 
 class RetrainSettings(_Section):

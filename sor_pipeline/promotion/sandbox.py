@@ -1,7 +1,8 @@
 """The sandbox stage: before a promotion is final, the challenger — loaded through the router library
 exactly as the live router loads it (a pinned registry version, compiled scorer) — replays the night's
 logged routing requests (the day's rank-1 child orders, with the market state the lake holds at each
-decision time). Nothing here is simulated, so it means the same off the simulator.
+decision time; at most ``sandbox.max_requests`` of them, drawn uniformly and seeded by the night).
+Nothing here is simulated, so it means the same off the simulator.
 
 The challenger passes when: it loads (no static fallback for want of a model); no request falls back
 or scores a non-finite cost; every allocation places exactly the order's quantity; the 99th percentile
@@ -35,7 +36,8 @@ class SandboxResult:
     sandbox_date: str
     challenger_version: str
     champion_version: str | None
-    decisions: int
+    decisions: int  # requests replayed
+    logged_requests: int  # the night's logged requests (replayed: all, or a uniform sample of sandbox.max_requests)
     challenger_fallbacks: int
     nonfinite: int
     misallocated: int
@@ -51,7 +53,18 @@ def logged_requests(lake: Lake, day: date) -> pl.DataFrame:
     """The day's routing requests: rank-1 child orders joined to their parents' urgency."""
     children = lake.read("child_orders", days=[day]).filter(pl.col("route_rank") == 1).collect()
     parents = lake.read("parent_orders", days=[day]).select("parent_id", "urgency").collect()
-    return children.join(parents, on="parent_id", how="left").sort("sent_ts")
+    return children.join(parents, on="parent_id", how="left").sort("sent_ts", "child_id")
+
+
+def replay_sample(requests: pl.DataFrame, max_requests: int | None, day: date) -> pl.DataFrame:
+    """At most ``max_requests`` of ``requests`` (sorted by sent time), drawn uniformly without replacement
+    with a generator seeded by the night's date, so a re-run replays the same requests; all of them
+    when there are no more than that (or ``max_requests`` is None)."""
+    if max_requests is None or requests.height <= max_requests:
+        return requests
+    rng = np.random.default_rng(day.toordinal())
+    keep = np.sort(rng.choice(requests.height, size=max_requests, replace=False))
+    return requests[keep.tolist()]
 
 
 def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, settings: Settings
@@ -93,7 +106,8 @@ def run_sandbox(day: date, settings: Settings, lake: Lake, challenger_version: s
     """Replay night ``day``'s logged requests through the challenger; see the module docstring.
     ``ope_diff_bps``: the gate's challenger - incumbent off-policy estimate (None: not checked)."""
     router = LiveRouter.from_registry(settings.with_overrides(router_explore=False), challenger_version)
-    requests = logged_requests(lake, day)
+    logged = logged_requests(lake, day)
+    requests = replay_sample(logged, settings.sandbox.max_requests, day)
     reasons: list[str] = []
     if not router.ready:
         reasons.append(f"challenger v{challenger_version} could not be loaded by the router library "
@@ -113,5 +127,6 @@ def run_sandbox(day: date, settings: Settings, lake: Lake, challenger_version: s
                        f"(tolerance {settings.sandbox.tolerance_bps})")
     return SandboxResult(
         passed=not reasons, sandbox_date=day.isoformat(), challenger_version=challenger_version,
-        champion_version=champion_version, decisions=len(lat), challenger_fallbacks=fallbacks, nonfinite=nonfinite,
+        champion_version=champion_version, decisions=len(lat), logged_requests=logged.height,
+        challenger_fallbacks=fallbacks, nonfinite=nonfinite,
         misallocated=misallocated, p99_latency_us=round(p99, 1), ope_diff_bps=ope_diff_bps, reasons=reasons)

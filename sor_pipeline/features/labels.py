@@ -10,6 +10,8 @@ Signs (docs/DESIGN.md), ``s`` = +1 BUY, -1 SELL:
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import polars as pl
 
@@ -26,6 +28,9 @@ from sor_pipeline.features.market_state import (
 
 _KID = "_kid"
 
+
+
+T = TypeVar("T", pl.Expr, np.ndarray)
 
 def markout_column(horizon_s: float) -> str:
     """``markout_1s_bps`` for 1.0, ``markout_0.05s_bps`` for 0.05."""
@@ -90,9 +95,16 @@ def fill_labels(children: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame | pl.
     })
 
 
+def signed_slippage_bps(sign: T, avg_fill_px: T, arrival_mid: T, fee_bps: T) -> T:
+    """sign*(avg_fill_px - arrival_mid)/arrival_mid*1e4 + fee_bps (bps; + = cost, fees included), with
+    sign +1 for a buy and -1 for a sell: the one definition, on polars expressions or numpy arrays alike
+    (the live router's intraday guard prices a fill as it arrives with it)."""
+    return sign * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps  # type: ignore[operator, no-any-return]
+
+
 def arrival_slippage_bps(side: pl.Expr, avg_fill_px: pl.Expr, arrival_mid: pl.Expr, fee_bps: pl.Expr) -> pl.Expr:
     """s*(avg_fill_px - arrival_mid)/arrival_mid*1e4 + fee_bps (bps; + = cost, fees included)."""
-    return side_sign(side) * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps
+    return signed_slippage_bps(side_sign(side), avg_fill_px, arrival_mid, fee_bps)
 
 
 def with_arrival_slippage(labels: pl.DataFrame, side: pl.Series, arrival_mid: pl.Series) -> pl.DataFrame:

@@ -5,7 +5,8 @@ A nightly batch reacts to a venue that changes behaviour one night later at best
 the champion keeps routing there at yesterday's prices (the default story's shift day cost +0.9 bps per
 decision over the static waterfall). The guard watches what production sees within the day: for every
 model-routed rank-1 child that filled, its realised arrival slippage (bps, + = cost, fees included:
-:func:`sor_pipeline.features.labels.arrival_slippage_bps`) minus the slippage the model predicted for it.
+:func:`sor_pipeline.features.labels.signed_slippage_bps`, the label's own definition) minus the
+slippage the model predicted for it.
 Per venue, with ``n`` such fills, mean excess ``m`` and standard error ``se``, once ``n >= min_fills`` the
 venue's expected cost is raised by::
 
@@ -27,14 +28,7 @@ import numpy as np
 
 from sor_pipeline.config.guard import GuardParams
 
-__all__ = ["GuardParams", "VenueGuard", "realized_slippage_bps"]
-
-
-def realized_slippage_bps(side_sign: np.ndarray, avg_fill_px: np.ndarray, arrival_mid: np.ndarray,
-                          fee_bps: np.ndarray) -> np.ndarray:
-    """s*(avg_fill_px - arrival_mid)/arrival_mid*1e4 + fee_bps (bps, + = cost): the label's definition
-    (:func:`sor_pipeline.features.labels.arrival_slippage_bps`) on arrays, for a fill as it arrives."""
-    return side_sign * (avg_fill_px - arrival_mid) / arrival_mid * 1e4 + fee_bps
+__all__ = ["GuardParams", "VenueGuard"]
 
 
 class VenueGuard:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sor_pipeline.config.settings import Settings
+from sor_pipeline.features.labels import signed_slippage_bps
 from sor_pipeline.features.online import (
     ALL_FEATURES,
     ORDER_FEATURES,
@@ -40,7 +41,7 @@ from sor_pipeline.serving.columnar import ColumnarPath, OrderColumns, RouteColum
 from sor_pipeline.serving.columnar import _empty as _empty_columns
 from sor_pipeline.serving.compiled import CompiledScorer, ReferenceScorer, RouteBuffers, Scores, buffers, make_scorer
 from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
-from sor_pipeline.serving.guard import GuardParams, VenueGuard, realized_slippage_bps
+from sor_pipeline.serving.guard import GuardParams, VenueGuard
 from sor_pipeline.serving.types import NAN, Allocation, MarketSnapshot, Order, Route, RouterStats
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class LiveRouter:
         excess = NAN
         if filled and route.slippage_bps:
             sign = 1.0 if route.order.side.upper() == "BUY" else -1.0
-            realized = realized_slippage_bps(np.array([sign]), np.array([float(avg_fill_px or NAN)]),
+            realized = signed_slippage_bps(np.array([sign]), np.array([float(avg_fill_px or NAN)]),
                                              np.array([arrival_mid]), np.array([fee_bps]))
             excess = float(realized[0]) - float(route.slippage_bps[0])
         return self.observe([route.ranked_venues[0]], np.array([filled]), np.array([excess]))

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from sor_pipeline.features.labels import signed_slippage_bps
 from sor_pipeline.serving.exploration import ExplorationParams, draw, rank1_probabilities, scout_params
-from sor_pipeline.serving.guard import realized_slippage_bps
 from sor_pipeline.simulation.config import SimConfig
 from sor_pipeline.simulation.policy import MarketState
 from sor_pipeline.simulation.venue_model import URGENCY_MULT, market_nbbo, oracle_frame, price_venues
@@ -146,7 +146,7 @@ def guard_outcomes(result: RouteResult, ranking: pl.DataFrame, market: MarketSta
     q = k["q"].to_numpy().astype(np.float64)
     filled = q > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        slip = realized_slippage_bps(np.where(k["side"].to_numpy() == "BUY", 1.0, -1.0),
+        slip = signed_slippage_bps(np.where(k["side"].to_numpy() == "BUY", 1.0, -1.0),
                                      k["qpx"].fill_null(np.nan).to_numpy() / q, mid,
                                      k["qfee"].fill_null(np.nan).to_numpy() / q)
     excess = slip - k["predicted_slippage_bps"].cast(pl.Float64).fill_null(np.nan).to_numpy()

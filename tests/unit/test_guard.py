@@ -11,9 +11,10 @@ import pytest
 
 from sor_pipeline.config.guard import GuardParams
 from sor_pipeline.config.settings import Settings
+from sor_pipeline.features.labels import signed_slippage_bps
 from sor_pipeline.serving import LiveRouter
 from sor_pipeline.serving.columnar import OrderColumns, SnapshotColumns
-from sor_pipeline.serving.guard import VenueGuard, realized_slippage_bps
+from sor_pipeline.serving.guard import VenueGuard
 from sor_pipeline.simulation import SimConfig, simulate_day
 from sor_pipeline.simulation.config import Regime
 from sor_pipeline.simulation.model_policy import ModelPolicy
@@ -23,7 +24,7 @@ VENUES = ["DRK1", "DRK2", "ECNM"]
 
 
 def test_realized_slippage_sign_is_cost_positive_on_both_sides_fees_included() -> None:
-    got = realized_slippage_bps(np.array([1.0, -1.0]), np.array([100.02, 99.98]), np.array([100.0, 100.0]),
+    got = signed_slippage_bps(np.array([1.0, -1.0]), np.array([100.02, 99.98]), np.array([100.0, 100.0]),
                                 np.array([0.3, 0.3]))
     assert got == pytest.approx([2.3, 2.3])  # paid up on a buy, sold down on a sell: both + = cost
 

@@ -123,6 +123,7 @@ README_ENV = [
     ("SOR_INGEST_FIX_TAGS", '{"propensity": 7004}', lambda s: s.ingest.fix_tags, {"propensity": 7004}),
     ("SOR_MARKET_CALENDAR", "XLON", lambda s: s.market.calendar, "XLON"),
     ("SOR_INGEST_VENUES", "/desk/venues.csv", lambda s: s.ingest.venues, Path("/desk/venues.csv")),
+    ("SOR_SANDBOX_MAX_REQUESTS", "200", lambda s: s.sandbox.max_requests, 200),
 ]
 
 

@@ -140,9 +140,15 @@ class RouterSettings(_Section):
     guard_min_fills: int = Field(8, ge=2, description="Fills at a venue today before the guard may charge it.")
     guard_z: float = Field(3.0, gt=0, description="The guard charges the excess's lower confidence bound: mean "
                                                   "minus this many standard errors, bps.")
+    guard_carry_days: int = Field(0, ge=0, description="Earlier trading days whose fills the guard still counts "
+                                                       "while the same model version routes: it charges the "
+                                                       "largest bound over today, today and yesterday, ... "
+                                                       "(0: every morning starts blank; 2 measured worse on the "
+                                                       "learning loop, see the README).")
 
     def guard_params(self) -> GuardParams:
-        return GuardParams(enabled=self.guard, min_fills=self.guard_min_fills, z=self.guard_z)
+        return GuardParams(enabled=self.guard, min_fills=self.guard_min_fills, z=self.guard_z,
+                           carry_days=self.guard_carry_days)
 
     def exploration(self) -> ExplorationParams:
         return ExplorationParams(enabled=self.explore, temperature_bps=self.explore_temperature_bps,
@@ -439,6 +445,11 @@ class Settings(BaseSettings):
     def fold_cache_dir(self) -> Path:
         """Walk-forward fold and reward models reused across nights (:mod:`sor_pipeline.learning.fold_cache`)."""
         return self.home / "cache" / "folds"
+
+    @property
+    def guard_state_path(self) -> Path:
+        """The live router's guard checkpoint between sessions (:meth:`LiveRouter.end_day`)."""
+        return self.home / "router" / "guard_state.json"
 
     @property
     def router_cache_dir(self) -> Path:

@@ -105,7 +105,8 @@ def run_sandbox(day: date, settings: Settings, lake: Lake, challenger_version: s
                 champion_version: str | None, ope_diff_bps: float | None = None) -> SandboxResult:
     """Replay night ``day``'s logged requests through the challenger; see the module docstring.
     ``ope_diff_bps``: the gate's challenger - incumbent off-policy estimate (None: not checked)."""
-    router = LiveRouter.from_registry(settings.with_overrides(router_explore=False), challenger_version)
+    router = LiveRouter.from_registry(settings.with_overrides(router_explore=False), challenger_version,
+                                      guard_state=None)  # the live session's guard evidence stays out of it
     logged = logged_requests(lake, day)
     requests = replay_sample(logged, settings.sandbox.max_requests, day)
     reasons: list[str] = []

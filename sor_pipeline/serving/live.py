@@ -17,10 +17,13 @@ Costs are in bps, + = cost; quantities in shares; times UTC epoch ns.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import struct
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +62,7 @@ class LiveRouter:
                  timezone: str = "America/New_York", allocation: AllocationConfig | None = None,
                  scorer: str = "compiled", cache_dir: Path | None = None, load_error: str | None = None,
                  exploration: ExplorationParams | None = None, seed: int = 0, scout: bool = False,
-                 guard: GuardParams | None = None) -> None:
+                 guard: GuardParams | None = None, guard_state: Path | None = None) -> None:
         self.stats = RouterStats()
         self.exploration = exploration or ExplorationParams(enabled=False)
         #: Scout mode: ``model`` is a registered challenger, not a champion: the static waterfall routes and
@@ -88,6 +91,10 @@ class LiveRouter:
         self._type_map = dict(zip(self.venues, self.venue_types, strict=True))
         #: The intraday venue guard (:mod:`sor_pipeline.serving.guard`): off unless ``guard`` enables it.
         self.guard = VenueGuard(self.venues, guard or GuardParams(enabled=False))
+        #: Where the guard's evidence is checkpointed between sessions (:meth:`end_day`); read back here
+        #: when the checkpoint is this model version's.
+        self.guard_state = guard_state
+        self._load_guard_state()
         self._policy_name = (f"model:{self.version or 'local'}" if self._scorer is not None and not self.scout
                              else "static")
         self._static_is_lit = [i == len(self.static_waterfall) - 1 for i in range(len(self.static_waterfall))]
@@ -120,6 +127,7 @@ class LiveRouter:
         except Exception as exc:
             err = f"load failed: {exc!r}"
         kw.setdefault("cache_dir", settings.router_cache_dir)
+        kw.setdefault("guard_state", settings.guard_state_path)
         router = cls(model, static_waterfall=settings.router.static_waterfall, version=version,
                      timezone=settings.market.timezone, load_error=err, exploration=settings.router.exploration(),
                      seed=settings.seed, guard=settings.router.guard_params(),
@@ -155,11 +163,40 @@ class LiveRouter:
             excess = float(realized[0]) - float(route.slippage_bps[0])
         return self.observe([route.ranked_venues[0]], np.array([filled]), np.array([excess]))
 
-    def new_day(self) -> None:
-        """Start a trading day: the guard forgets yesterday's outcomes and charges nothing."""
-        self.guard.reset()
+    def new_day(self, day: date | None = None) -> None:
+        """Start a trading session. ``day`` given: the guard carries the evidence of earlier days of this
+        model version, discounted (:meth:`VenueGuard.start_day`); None: it forgets everything."""
+        if day is None:
+            self.guard.reset()
+        else:
+            self.guard.start_day(day)
         if self._scorer is not None:
             self._scorer.set_penalty(self.guard.penalty_bps())
+
+    def end_day(self) -> None:
+        """End of a session: checkpoint the guard's evidence (atomically, with this model version) to
+        ``guard_state`` for the next session of the same version. Never raises."""
+        if self.guard_state is None or self._scorer is None or self.scout or not self.guard.params.enabled:
+            return
+        try:
+            path = Path(self.guard_state)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"version": self.version, **self.guard.state()}))
+            os.replace(tmp, path)
+        except Exception as exc:
+            log.warning("router: cannot checkpoint the guard to %s (%r)", self.guard_state, exc)
+
+    def _load_guard_state(self) -> None:
+        path = self.guard_state
+        if path is None or self._scorer is None or self.scout or not Path(path).exists():
+            return
+        try:
+            state = json.loads(Path(path).read_text())
+            if state.get("version") == self.version:
+                self.guard.load_state(state)
+        except Exception as exc:  # a damaged checkpoint costs the carried evidence, never the router
+            log.warning("router: ignoring the guard checkpoint %s (%r)", path, exc)
 
     @property
     def ready(self) -> bool:

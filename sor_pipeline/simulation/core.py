@@ -64,8 +64,11 @@ def simulate_orders(config: SimConfig, day: date, day_index: int, market: Market
     scouted = bool(getattr(policy, "scouted", False))
     ranker, observe = getattr(policy, "ranker", None), getattr(policy, "observe", None)
     if ranker is not None and observe is not None and not scouted:  # a model routes: its guard learns intraday
-        getattr(policy, "new_day", lambda: None)()  # each symbol group starts the day with a fresh guard
+        # each symbol group starts from the day's morning guard (the evidence of earlier days of this model
+        # version, discounted), never from what an earlier group of the same day saw
+        getattr(policy, "new_day", lambda _d: None)(day)
         res = run_guarded(config, requests, ranker(requests, market), observe, market, policy.name, rng)
+        getattr(policy, "end_day", lambda: None)()
     else:
         ranking = policy.rank(requests, market)
         res = run_waterfall(config, requests, ranking, market, policy.name, rng, scouted=scouted)

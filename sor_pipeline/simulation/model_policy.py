@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -94,9 +95,14 @@ class ModelPolicy:
         """Outcomes of model-routed rank-1 children to the live router's intraday guard; its charges now."""
         return self.router.observe(venues, filled, excess_bps)
 
-    def new_day(self) -> None:
-        """A new trading day (or symbol group) starts: the router's guard charges nothing yet."""
-        self.router.new_day()
+    def new_day(self, day: date | None = None) -> None:
+        """A session of ``day`` starts (a trading day or another symbol group of it): the router's guard
+        starts from the evidence carried into that morning (None: from nothing)."""
+        self.router.new_day(day)
+
+    def end_day(self) -> None:
+        """The session ended: the router checkpoints its guard for the next one (:meth:`LiveRouter.end_day`)."""
+        self.router.end_day()
 
     def _rank(self, requests: pl.DataFrame, x: np.ndarray | None, market_venues: list[str]) -> pl.DataFrame:
         static = self._static_order(market_venues)

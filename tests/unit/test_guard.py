@@ -3,7 +3,9 @@ path (one order, batch, columnar, reference scorer) and the simulator's logging 
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -133,3 +135,86 @@ def test_the_simulated_router_stops_routing_to_a_pool_that_turns_toxic_within_th
     assert "DRK1" in charges and late < 0.5 * early
     early_off, late_off, charges_off = drk1_share(False)
     assert charges_off == {} and late_off > 0.8 * early_off
+
+
+def _toxic(g: VenueGuard, n: int = 40, excess_bps: float = 10.0, seed: int = 3) -> None:
+    rng = np.random.default_rng(seed)
+    g.observe(["DRK2"] * n, np.ones(n, bool), excess_bps + rng.normal(0.0, 1.0, n))
+
+
+def test_a_venue_charged_yesterday_starts_today_charged_for_carry_days_then_not() -> None:
+    g = VenueGuard(VENUES, GuardParams(carry_days=2))
+    g.start_day(date(2024, 3, 14))
+    _toxic(g, n=10)  # the guard soon stops routing there: a toxic day leaves a handful of fills
+    yesterday = g.penalties()["DRK2"]
+    g.start_day(date(2024, 3, 15))  # the same version routes again
+    assert g.penalties()["DRK2"] == pytest.approx(yesterday)  # the window today + yesterday
+    g.observe(["ECNM"] * 5, np.ones(5, bool), np.zeros(5))  # it routes elsewhere
+    g.start_day(date(2024, 3, 18))
+    assert g.penalties()["DRK2"] == pytest.approx(yesterday)  # today + the two days before
+    g.observe(["ECNM"] * 5, np.ones(5, bool), np.zeros(5))
+    g.start_day(date(2024, 3, 19))
+    assert g.penalties() == {}  # the toxic day is three days back now
+    blank = VenueGuard(VENUES, GuardParams(carry_days=0))
+    blank.start_day(date(2024, 3, 14))
+    _toxic(blank)
+    blank.start_day(date(2024, 3, 15))
+    assert blank.penalties() == {} and blank.sent.sum() == 0  # 0: every morning starts blank
+
+
+def test_todays_fills_at_the_venue_confirm_or_dilute_the_carried_charge() -> None:
+    g = VenueGuard(VENUES, GuardParams(carry_days=1))
+    g.start_day(date(2024, 3, 14))
+    _toxic(g, n=10)
+    g.start_day(date(2024, 3, 15))
+    carried = g.penalties()["DRK2"]
+    g.observe(["DRK2"] * 60, np.ones(60, bool), np.random.default_rng(4).normal(0.0, 1.0, 60))  # back to normal
+    assert g.penalties().get("DRK2", 0.0) < 0.5 * carried
+
+
+def test_another_session_of_the_same_day_starts_from_the_morning_not_from_an_earlier_session() -> None:
+    """The simulator routes a day one symbol group after another: group 2 must not know group 1's afternoon."""
+    g = VenueGuard(VENUES, GuardParams(carry_days=2))
+    g.start_day(date(2024, 3, 15))
+    _toxic(g)
+    assert "DRK2" in g.penalties()
+    g.start_day(date(2024, 3, 15))
+    assert g.penalties() == {}
+    _toxic(g, seed=5)
+    g.start_day(date(2024, 3, 18))  # the next day carries both groups' fills
+    assert g.filled[1] == pytest.approx(80.0)
+
+
+def test_the_router_checkpoints_its_guard_and_only_the_same_version_reads_it_back(tmp_path: Path) -> None:
+    path = tmp_path / "router" / "guard_state.json"
+    two = GuardParams(carry_days=2)
+    router = LiveRouter(hand_model(), static_waterfall=STATIC, version="7", guard=two, guard_state=path)
+    router.new_day(date(2024, 3, 14))
+    top = router.route(order(), snapshot()).ranked_venues[0]
+    router.observe([top] * 40, np.ones(40, bool), np.full(40, 5.0) + np.linspace(-0.5, 0.5, 40))
+    router.end_day()
+    assert json.loads(path.read_text())["version"] == "7"
+    same = LiveRouter(hand_model(), static_waterfall=STATIC, version="7", guard=two, guard_state=path)
+    same.new_day(date(2024, 3, 15))
+    assert top in same.guard.penalties() and same.route(order(), snapshot()).ranked_venues[0] != top
+    other = LiveRouter(hand_model(), static_waterfall=STATIC, version="8", guard=two, guard_state=path)
+    other.new_day(date(2024, 3, 15))
+    assert other.guard.penalties() == {} and other.route(order(), snapshot()).ranked_venues[0] == top
+    path.write_text("{not json")
+    damaged = LiveRouter(hand_model(), static_waterfall=STATIC, version="7", guard=two, guard_state=path)
+    damaged.new_day(date(2024, 3, 15))
+    assert damaged.guard.penalties() == {} and damaged.ready  # a damaged checkpoint never takes routing down
+
+
+def test_clean_days_carried_never_hide_a_toxic_day_nor_slow_the_reaction_to_one() -> None:
+    carried, fresh = VenueGuard(VENUES, GuardParams(carry_days=2)), VenueGuard(VENUES, GuardParams(carry_days=0))
+    for g in (carried, fresh):
+        for d in (12, 13):
+            g.start_day(date(2024, 3, d))
+            g.observe(["DRK2"] * 200, np.ones(200, bool), np.random.default_rng(d).normal(0.0, 1.0, 200))
+        g.start_day(date(2024, 3, 14))
+        _toxic(g, n=8)
+    assert carried.filled[1] > 300  # the clean days are carried ...
+    assert carried.penalties()["DRK2"] == pytest.approx(fresh.penalties()["DRK2"])  # ... and change nothing
+    carried.start_day(date(2024, 3, 15))
+    assert "DRK2" in carried.penalties()  # the next morning the toxic day's window still charges

@@ -35,22 +35,25 @@ def _sig(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def true_costs(z: np.ndarray, half: np.ndarray, top3: np.ndarray, toxic: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(p_fill, slippage_bps) arrays of shape (n, 6) in VENUES order."""
+def true_costs(z: np.ndarray, half: np.ndarray, top3: np.ndarray, toxic: bool,
+               drk2_best: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(p_fill, slippage_bps) arrays of shape (n, 6) in VENUES order. ``drk2_best``: DRK2 fills like DRK1
+    and costs 2 bps less than in the table (so a router that learned the calm days sends it most)."""
     n = len(z)
-    p = np.column_stack([_sig(2.5 - 0.3 * top3), _sig(0.5 - 1.5 * top3), _sig(2.5 - 0.5 * top3),
-                         _sig(1.0 - 0.5 * top3), np.full(n, 0.97), np.full(n, 0.97)])
-    s = np.column_stack([0.3 + 6.0 * z, 0.5 + 1.0 * z + (7.0 if toxic else 0.0), half + 1.0 + 0.3 * z,
+    p = np.column_stack([_sig(2.5 - 0.3 * top3), _sig(2.5 - 0.3 * top3) if drk2_best else _sig(0.5 - 1.5 * top3),
+                         _sig(2.5 - 0.5 * top3), _sig(1.0 - 0.5 * top3), np.full(n, 0.97), np.full(n, 0.97)])
+    s = np.column_stack([0.3 + 6.0 * z, 0.5 + 1.0 * z + (7.0 if toxic else 0.0) - (2.0 if drk2_best else 0.0),
+                         half + 1.0 + 0.3 * z,
                          half - 3.0 + 0.5 * z, half + 3.0 + 0.5 * z, half + 2.0 + 0.9 * z])
     return p, s
 
 
 def _day(day: date, n: int, rng: np.random.Generator, toxic: bool,
-         stats: dict[str, dict[str, float]] | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+         stats: dict[str, dict[str, float]] | None, drk2_best: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     z = np.exp(rng.normal(-0.7, 1.0, n)).clip(0.02, 8.0)  # % of ADV
     spread = rng.uniform(2.0, 20.0, n)
     top3 = z * rng.uniform(0.3, 1.5, n)
-    p, s = true_costs(z, spread / 2, top3, toxic)
+    p, s = true_costs(z, spread / 2, top3, toxic, drk2_best)
     lit = np.array([vt == "LIT" for _, vt in VENUES])
     fallback = s[:, lit].min(axis=1)
     exp_cost = p * s + (1 - p) * fallback[:, None]
@@ -120,14 +123,15 @@ def _trailing_stats(history: list[pl.DataFrame]) -> dict[str, dict[str, float]] 
 
 
 def make_days(start: date, n_days: int, n_requests: int = 400, seed: int = 0,
-              toxic_from: date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Features and SimOracle frames (both with a ``date`` column) for ``n_days`` trading days."""
+              toxic_from: date | None = None, drk2_best: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Features and SimOracle frames (both with a ``date`` column) for ``n_days`` trading days
+    (``drk2_best``: see :func:`true_costs`)."""
     rng = np.random.default_rng(seed)
     feats: list[pl.DataFrame] = []
     oracles: list[pl.DataFrame] = []
     for day in next_trading_days(start, n_days):
         toxic = toxic_from is not None and day >= toxic_from
-        f, o = _day(day, n_requests, rng, toxic, _trailing_stats(feats))
+        f, o = _day(day, n_requests, rng, toxic, _trailing_stats(feats), drk2_best)
         feats.append(f)
         oracles.append(o)
     return pl.concat(feats), pl.concat(oracles)

@@ -193,6 +193,14 @@ class BacktestSettings(_Section):
                     "folds; raise it for labels with multi-day horizons.")
     fold_cache: bool = Field(True, description="Reuse fold and reward models fitted on identical rows on an "
                                                "earlier night (home/cache/folds); off refits every night.")
+    intraday_fold: bool = Field(
+        True, description="On the night of a venue's regime change's first day (found in the logged outcomes), "
+                          "also judge on that day's later decisions with fold models trained with its earlier "
+                          "ones: the day's own walk-forward fold was trained before the change and cannot show "
+                          "what a challenger that saw it would do.")
+    intraday_morning_share: float = Field(
+        0.5, gt=0, lt=1, description="Share of the change day's parent orders (by first send time, UTC) whose rows "
+                                     "train the intraday fold; the later ones are its test decisions.")
 
 
 class GateSettings(_Section):

@@ -18,6 +18,7 @@ here reads the simulator's ground truth: the decision is made on what production
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,7 +35,8 @@ from sor_pipeline.learning.costs import realized_cost_expr
 from sor_pipeline.learning.fold_cache import FoldCache
 from sor_pipeline.learning.metrics import auc, brier, mae, rmse
 from sor_pipeline.learning.router_model import RouterModel
-from sor_pipeline.learning.train import train_router
+from sor_pipeline.learning.shifts import SHIFT_MIN_ROWS, latest_shift
+from sor_pipeline.learning.train import TrainConfig, mark_shift, train_router
 
 POLICIES = ("static", "challenger", "champion", "previous")
 #: Reward models of a test day: its parent orders split in this many folds.
@@ -53,6 +55,9 @@ class BacktestResult:
     venue_metrics: pl.DataFrame
     cost_source: str
     folds: list[dict[str, Any]] = field(default_factory=list)
+    #: Decisions of the intraday fold (:func:`split_day_by_parent`), same columns as ``orders``; None
+    #: when the night had none.
+    intraday: pl.DataFrame | None = None
 
 
 def venue_day_stats(features: pl.DataFrame) -> pl.DataFrame:
@@ -102,6 +107,18 @@ def fold_windows(days: list[date], folds: int, window: int, embargo: int) -> lis
             continue
         out.append((days[i], days[max(0, end - window + 1): end + 1]))
     return out
+
+
+def split_day_by_parent(day: pl.DataFrame, morning_share: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(earlier, later) rows of one day's features: a parent order belongs wholly to one part, by the
+    first ``sent_ts`` (ns, UTC) of its children; the earlier part holds the first ``morning_share`` of the
+    day's parents in that order (ties broken by ``parent_id``), so decisions of one parent never sit on
+    both sides of the split."""
+    first = (day.group_by("parent_id").agg(pl.col("sent_ts").min().alias("_first"))
+             .sort("_first", "parent_id"))
+    n_early = round(first.height * morning_share)
+    is_early = pl.col("parent_id").is_in(first.head(n_early)["parent_id"].implode())
+    return day.filter(is_early), day.filter(~is_early)
 
 
 def _q_at(scored: pl.DataFrame, decisions: pl.DataFrame, venue_col: str, out: str) -> pl.DataFrame:
@@ -219,11 +236,18 @@ def daily_costs(orders: pl.DataFrame) -> pl.DataFrame:
 
 def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: RouterModel | None = None,
                  previous: RouterModel | None = None, train_fn: TrainFn | None = None,
-                 cache: FoldCache | None = None, fallback: pl.DataFrame | None = None) -> BacktestResult:
+                 cache: FoldCache | None = None, fallback: pl.DataFrame | None = None,
+                 split_day: date | None = None) -> BacktestResult:
     """Run the walk-forward backtest over the last ``settings.backtest.folds`` days of ``features``
     (Features rows with ``date``). ``train_fn`` trains a fold's challenger and the reward models
     (default: train_router); with ``cache`` a model already fitted on the same rows is reused;
-    ``fallback`` (child_id, fallback_bps) prices the unfilled share of logged decisions (:func:`logged_decisions`)."""
+    ``fallback`` (child_id, fallback_bps) prices the unfilled share of logged decisions (:func:`logged_decisions`).
+
+    ``split_day`` (the first day of a venue's regime change, when it is the last test day): one more
+    fold, the *intraday* fold, whose challenger and reward models train on that day's fold window plus
+    the day's earlier parent orders (``settings.backtest.intraday_morning_share``) and which scores the
+    day's later decisions (:attr:`BacktestResult.intraday`). The day's own fold cannot show what a
+    model that saw the change would do; this one can, on the same day's logs, later in time."""
     base_fn = train_fn or (lambda frame: train_router(frame)[0])
     train_fn = base_fn if cache is None else (lambda frame: cache.fit(frame, base_fn))
     days = sorted(features["date"].unique().to_list())
@@ -248,9 +272,39 @@ def walk_forward(features: pl.DataFrame, settings: Settings, *, champion: Router
                     pl.lit(name).alias("model"), "venue", "filled", "arrival_slippage_bps", "p_fill", "slippage_bps"))
         folds.append({"test_day": str(test_day), "train_start": str(train_days[0]), "train_end": str(train_days[-1]),
                       "train_days": len(train_days)})
+    intraday = None
+    if split_day is not None and windows[-1][0] == split_day:
+        intraday = _intraday_fold(features, windows[-1][1], split_day, all_stats, settings, train_fn,
+                                  champion, previous, fallback, folds)
     # one row order whatever the joins' (unordered) output: the gate's sums then add in one order
     orders = pl.concat(decisions, how="diagonal_relaxed").sort("date", "request_id", maintain_order=True)
     source = "dr" if orders["propensity"].null_count() < orders.height else "none"
     return BacktestResult(days=daily_costs(orders), orders=orders,
                           venue_metrics=venue_errors(pl.concat(preds, how="vertical_relaxed")),
-                          cost_source=source, folds=folds)
+                          cost_source=source, folds=folds, intraday=intraday)
+
+
+def _intraday_fold(features: pl.DataFrame, train_days: list[date], day: date, all_stats: pl.DataFrame,
+                   settings: Settings, train_fn: TrainFn, champion: RouterModel | None,
+                   previous: RouterModel | None, fallback: pl.DataFrame | None,
+                   folds: list[dict[str, Any]]) -> pl.DataFrame | None:
+    """The intraday fold of ``day`` (see :func:`walk_forward`); None when either part has no decision."""
+    early, late = split_day_by_parent(features.filter(pl.col("date") == day),
+                                      settings.backtest.intraday_morning_share)
+    if early.filter(pl.col("route_rank") == 1).is_empty() or late.filter(pl.col("route_rank") == 1).is_empty():
+        return None
+    history = pl.concat([features.filter(pl.col("date").is_in(train_days)), early], how="diagonal_relaxed")
+    # the change is looked for again on what this fold may see (the earlier part counts with its share of
+    # a day's rows), so the test decisions never tell the fold which venue moved
+    config = TrainConfig.from_settings(settings)
+    min_rows = max(5, math.ceil(SHIFT_MIN_ROWS * settings.backtest.intraday_morning_share))
+    found = latest_shift(history, z_min=config.shift_z, min_rows=min_rows) if config.shift_z is not None else None
+    if found is not None and found[1].start == day:
+        history = mark_shift(history, found[0], day, config.pre_shift_weight)
+    models = {"challenger": train_fn(history), **({"champion": champion} if champion is not None else {}),
+              **({"previous": previous} if previous is not None else {})}
+    dec, _ = _fold(late, history, all_stats.filter(pl.col("date") <= day), models, settings, train_fn, fallback)
+    folds.append({"test_day": str(day), "part": "later parent orders", "train_start": str(train_days[0]),
+                  "train_end": f"{day} (earlier parent orders)", "train_days": len(train_days) + 1,
+                  "test_requests": dec.height})
+    return dec.sort("date", "request_id", maintain_order=True)

@@ -19,6 +19,10 @@ demotion); confidence-sequence bounds are logged beside them.
   estimate) over the last ``gate.demote_days`` days: a shift that began there is not averaged away by
   the longer window (measured: a challenger cheaper than a failing champion, both costlier than static
   since a pool turned toxic, was promoted and cost +0.65 bps/decision for two more days).
+  After a venue's regime change the comparison with the incumbent uses the test days after its first
+  day; on the night of that first day, when none follows, the backtest's *intraday fold* (fold models
+  trained with the day's earlier parent orders, scoring its later ones) is what is judged, for the
+  incumbent and for the static check alike: the day's own fold model was trained before the change.
 - **demote** the champion (tomorrow routes static) when, not promoting, (champion - static) over the
   last ``gate.demote_days`` backtest days (where a shift shows first; only those from a venue's regime
   change on when it began inside them, :func:`recent_test_days`) is significantly above 0: one-sided
@@ -181,11 +185,14 @@ def look_alpha(alpha: float, look: int) -> float:
 def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: Settings, *,
                   cost_source: str = "dr", data_checks_ok: bool = True,
                   per_day: pl.DataFrame | None = None, look: int = 1,
-                  shift_start: date | None = None) -> GateVerdict:
+                  shift_start: date | None = None, intraday: pl.DataFrame | None = None) -> GateVerdict:
     """Decide from the backtest's per-decision ``orders`` (``dr_<policy>``, ``w_<policy>``, ``parent_id``,
     ``date``) and per-venue prediction errors; see the module docstring. ``shift_start``: the first day
     of a venue's adverse regime change found in the logged outcomes (:mod:`sor_pipeline.learning.shifts`),
-    if any: when it falls inside the recent days, the recent comparisons start there."""
+    if any: when it falls inside the recent days, the recent comparisons start there. ``intraday``: the
+    decisions of the backtest's intraday fold (the later part of ``shift_start``'s day, scored by fold
+    models that trained on its earlier part): when no test day follows the change, the challenger is
+    judged against the incumbent, and against static, on those."""
     g = settings.gate
     has_champion = _has(orders, "champion")
     incumbent = "champion" if has_champion else "static"
@@ -200,8 +207,12 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     level = look_alpha(g.alpha, look)
     test_days = sorted(orders["date"].unique().to_list())
     new_regime = new_regime_days(test_days, shift_start)
-    vs_inc = _pair(orders.filter(pl.col("date").is_in(new_regime)), "challenger", incumbent, level, settings,
-                   g.min_margin_bps)
+    later_part = (intraday if intraday is not None and intraday.height and shift_start is not None
+                  and _has(intraday, incumbent) and not any(d > shift_start for d in test_days) else None)
+    judged = later_part if later_part is not None else orders.filter(pl.col("date").is_in(new_regime))
+    since = (", on the later parent orders of the shift's first day" if later_part is not None
+             else _since(new_regime, test_days))
+    vs_inc = _pair(judged, "challenger", incumbent, level, settings, g.min_margin_bps)
     vs_static = vs_inc if incumbent == "static" else _pair(orders, "challenger", "static", g.alpha, settings)
     recent_days = recent_test_days(test_days, g.demote_days, shift_start)
     recent = orders.filter(pl.col("date").is_in(recent_days))
@@ -219,14 +230,16 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     if support_ok and not significant:
         reasons.append(f"not significantly cheaper than the {incumbent}: diff {vs_inc.mean_diff_bps:+.3f} bps "
                        f"(se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.4f} >= {level:.4f}, look {look}, "
-                       f"margin {g.min_margin_bps}{_since(new_regime, test_days)})")
+                       f"margin {g.min_margin_bps}{since})")
     # the challenger's fold model of a shift's first day was trained before it (walk-forward): it could
     # not have learned the new regime, so the check uses the recent days after it when there are any
     seen = [d for d in recent_days if shift_start is not None and d > shift_start] or recent_days
-    recent_vs_static = _pair(orders.filter(pl.col("date").is_in(seen)), "challenger", "static", demote_level,
-                             settings)
+    recent_vs_static = _pair(later_part if later_part is not None else orders.filter(pl.col("date").is_in(seen)),
+                             "challenger", "static", demote_level, settings)
     if support_ok and significant and recent_vs_static.mean_diff_bps > 0:
-        reasons.append(f"costlier than the static waterfall over the last {len(seen)} day(s): "
+        where = ("on the later part of the shift's first day" if later_part is not None
+                 else f"over the last {len(seen)} day(s)")
+        reasons.append(f"costlier than the static waterfall {where}: "
                        f"{recent_vs_static.mean_diff_bps:+.3f} bps (se {recent_vs_static.se_bps:.3f}); a shift "
                        f"may have begun that the longer window averages away")
     worse = {v: r for v, r in ratios.items() if r > g.max_venue_mae_ratio}
@@ -241,7 +254,7 @@ def evaluate_gate(orders: pl.DataFrame, venue_metrics: pl.DataFrame, settings: S
     if not reasons:
         action, reasons = "promote", [f"challenger cheaper than the {incumbent} by {-vs_inc.mean_diff_bps:.3f} bps "
                                       f"per decision (se {vs_inc.se_bps:.3f}, p {vs_inc.p_value:.2g} < "
-                                      f"{level:.4f}, look {look}{_since(new_regime, test_days)})"]
+                                      f"{level:.4f}, look {look}{since})"]
     elif data_checks_ok and ess.get("champion", 0.0) >= g.min_ess and (demotion := _demotion(
             champ_static, champ_prev, prev_static, demote_level, len(recent_days),
             ess.get("previous", 0.0) >= g.min_ess)):

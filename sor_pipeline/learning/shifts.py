@@ -35,7 +35,10 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-__all__ = ["Shift", "find_shift", "latest_shift"]
+__all__ = ["SHIFT_MIN_ROWS", "Shift", "find_shift", "latest_shift"]
+
+#: Fewest rows of an outcome for a day to count in :func:`find_shift` (a day's mean of fewer is noise).
+SHIFT_MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def _daily(frame: pl.DataFrame, min_rows: int) -> pl.DataFrame:
 
 def find_shift(frame: pl.DataFrame, *, z_min: float = 6.0, min_pre_days: int = 4,
                min_slippage_shift_bps: float = 1.0, min_fill_shift: float = 0.1,
-               min_rows: int = 20) -> Shift | None:
+               min_rows: int = SHIFT_MIN_ROWS) -> Shift | None:
     """The most significant recent adverse regime change of one venue's rows (``date``,
     ``fill_ratio``, ``filled``, ``arrival_slippage_bps``), or None. See the module docstring."""
     if frame.height == 0 or not {"date", "fill_ratio", "filled", "arrival_slippage_bps"} <= set(frame.columns):
@@ -92,9 +95,10 @@ def find_shift(frame: pl.DataFrame, *, z_min: float = 6.0, min_pre_days: int = 4
     return best
 
 
-def latest_shift(features: pl.DataFrame, z_min: float = 6.0) -> tuple[str, Shift] | None:
+def latest_shift(features: pl.DataFrame, z_min: float = 6.0,
+                 min_rows: int = SHIFT_MIN_ROWS) -> tuple[str, Shift] | None:
     """Across venues: the most recent adverse shift (latest start; the larger z on a tie) as
-    ``(venue, shift)``, or None."""
+    ``(venue, shift)``, or None. ``min_rows`` as in :func:`find_shift` (fewer for a part of a day)."""
     found = [(str(part["venue"][0]), sh) for part in features.partition_by("venue", maintain_order=True)
-             if (sh := find_shift(part, z_min=z_min)) is not None]
+             if (sh := find_shift(part, z_min=z_min, min_rows=min_rows)) is not None]
     return max(found, key=lambda vs: (vs[1].start, vs[1].z)) if found else None

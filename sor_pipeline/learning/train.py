@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -276,12 +277,24 @@ def _sample_w(frame: pl.DataFrame) -> np.ndarray | None:
 
 def mark_regime(frame: pl.DataFrame, config: TrainConfig) -> tuple[pl.DataFrame, Shift | None]:
     """One venue's rows with :data:`REGIME_WEIGHT` when its outcomes shifted recently (see
-    :mod:`sor_pipeline.learning.shifts`), and the shift found (None: the frame unchanged)."""
+    :mod:`sor_pipeline.learning.shifts`), and the shift found. None found: the frame unchanged, except
+    that a :data:`REGIME_WEIGHT` the caller marked (:func:`mark_shift`) is kept, 1 where it is null."""
     shift = find_shift(frame, z_min=config.shift_z) if config.shift_z is not None else None
     if shift is None:
+        if REGIME_WEIGHT in frame.columns:
+            return frame.with_columns(pl.col(REGIME_WEIGHT).cast(pl.Float64).fill_null(1.0)), None
         return frame, None
     weight = pl.when(pl.col("date") < shift.start).then(config.pre_shift_weight).otherwise(1.0)
     return frame.with_columns(weight.cast(pl.Float64).alias(REGIME_WEIGHT)), shift
+
+
+def mark_shift(frame: pl.DataFrame, venue: str, start: date, pre_shift_weight: float) -> pl.DataFrame:
+    """``frame`` with :data:`REGIME_WEIGHT` = ``pre_shift_weight`` on ``venue``'s rows before ``start``
+    (1 elsewhere): a shift found by the caller on more of the venue's days than one venue's training
+    rows may hold, kept by :func:`mark_regime` when it finds none itself."""
+    before = (pl.col("venue") == venue) & (pl.col("date") < start)
+    return frame.with_columns(pl.when(before).then(pre_shift_weight).otherwise(1.0).cast(pl.Float64)
+                              .alias(REGIME_WEIGHT))
 
 
 def train_venue(frame: pl.DataFrame, venue: str, venue_type: str,

@@ -337,20 +337,23 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     cache = (FoldCache(settings.fold_cache_dir, (train_config or TrainConfig.from_settings(settings)).cache_salt())
              if settings.backtest.fold_cache else None)
     fallback = lit_fallback(lake, features, sorted(features["date"].unique().to_list())[-settings.backtest.folds:])
-    backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,
-                            fallback=fallback)
     shifted = shift_note(features, train_config)
     shift_start = date.fromisoformat(shifted["start"]) if shifted else None
+    backtest = walk_forward(features, settings, champion=champion, previous=previous, train_fn=fit, cache=cache,
+                            fallback=fallback,
+                            split_day=shift_start if settings.backtest.intraday_fold and shift_start == day else None)
     look = look_number(settings, day, shift_start)
     verdict = evaluate_gate(backtest.orders, backtest.venue_metrics, settings, cost_source=backtest.cost_source,
-                            data_checks_ok=data_checks_ok, per_day=backtest.days, look=look, shift_start=shift_start)
+                            data_checks_ok=data_checks_ok, per_day=backtest.days, look=look, shift_start=shift_start,
+                            intraday=backtest.intraday)
     if shifted:
         verdict.reasons.append(shifted["note"])
     evidence: dict[str, Any] = {k: (v.as_dict() if v is not None else None) for k, v in (
         ("vs_incumbent", verdict.vs_incumbent), ("vs_static", verdict.vs_static),
         ("champion_vs_static", verdict.champion_vs_static), ("champion_vs_previous", verdict.champion_vs_previous))}
     evidence.update(ess=verdict.ess, baseline=verdict.baseline, cost_source=verdict.cost_source, look=look,
-                    demote_to=verdict.demote_to, shift=shifted or None)
+                    demote_to=verdict.demote_to, shift=shifted or None,
+                    intraday_fold=next((f for f in backtest.folds if "part" in f), None))
     train_frame = features.filter(pl.col("date").is_in(train_days))
     challenger, reports, tags, params, example = _fit_night_model(day, train_frame, train_days, dhash, run_key,
                                                                   settings, train_config, mapper)

@@ -11,7 +11,7 @@ import pytest
 
 from sor_pipeline.config.settings import Settings
 from sor_pipeline.learning import RouterModel, train_router
-from sor_pipeline.learning.backtest import walk_forward
+from sor_pipeline.learning.backtest import split_day_by_parent, walk_forward
 from sor_pipeline.learning.gate import (
     NO_PROPENSITY_REMEDY,
     costlier_p_value,
@@ -239,3 +239,44 @@ def test_after_a_shift_promotion_judges_the_new_regimes_days() -> None:
     assert v.action == "promote" and "over the 1 day(s) since the shift" in v.reasons[0], v.reasons
     assert v.vs_incumbent is not None and v.vs_incumbent.n == orders.filter(after).height
     assert evaluate_gate(orders, EMPTY_VM, Settings(), look=2, shift_start=days[-2]).action != "promote"
+
+
+def test_split_day_by_parent_keeps_parents_whole_and_orders_by_first_send() -> None:
+    t0 = 1_710_000_000_000_000_000
+    day = pl.DataFrame({"parent_id": ["A", "A", "B", "C", "C", "D"],
+                        "sent_ts": [t0 + 50, t0 + 1, t0 + 2, t0 + 3, t0 + 9, t0 + 4]}).with_columns(
+        pl.col("sent_ts").cast(pl.Datetime("ns", "UTC")))
+    early, late = split_day_by_parent(day, 0.5)
+    assert sorted(early["parent_id"].unique().to_list()) == ["A", "B"]  # A first sent at t0 + 1
+    assert sorted(late["parent_id"].unique().to_list()) == ["C", "D"]
+    assert early.height + late.height == day.height and early.height == 3
+
+
+def test_on_the_shift_night_the_intraday_fold_gives_the_challenger_honest_evidence() -> None:
+    """DRK2, the calm days' best venue, turns toxic (+7 bps) on the last day. The day's own fold model was
+    trained before it, so over the test days the challenger is no cheaper than the champion that knows
+    nothing of it; the
+    intraday fold, trained with the day's earlier parent orders, scores its later ones: there the
+    challenger avoids DRK2 and is promoted. Without a shift, or with the intraday fold off, no such fold."""
+    features, _ = make_days(START, 11, 900, seed=21, toxic_from=date(2024, 3, 18), drk2_best=True)
+    days = sorted(features["date"].unique().to_list())
+    assert days[-1] == date(2024, 3, 18)
+    # the champion saw 10 days, the fold models 6: their venue errors differ by more than the shift
+    settings = Settings(train_window_days=6, backtest_folds=4).with_overrides(gate={"max_venue_mae_ratio": 2.0})
+    champion = train_router(features.filter(pl.col("date") < days[-1]))[0]
+    res = walk_forward(features, settings, champion=champion, split_day=days[-1])
+    assert res.intraday is not None and res.intraday["date"].unique().to_list() == [days[-1]]
+    assert any(f.get("part") for f in res.folds)
+    plain = evaluate_gate(res.orders, res.venue_metrics, settings, cost_source=res.cost_source,
+                          shift_start=days[-1])
+    v = evaluate_gate(res.orders, res.venue_metrics, settings, cost_source=res.cost_source,
+                      shift_start=days[-1], intraday=res.intraday)
+    print(f"five days: {plain.cost_diff_bps:+.3f} ({plain.action}); later part: {v.cost_diff_bps:+.3f} "
+          f"({v.action}) {v.reasons}")
+    assert plain.action != "promote"
+    assert v.action == "promote" and "later parent orders of the shift's first day" in v.reasons[0], v.reasons
+    assert v.vs_incumbent is not None and v.vs_incumbent.n == res.intraday.height
+    # no shift named by the night: the intraday fold is not used even when given
+    assert evaluate_gate(res.orders, res.venue_metrics, settings, cost_source=res.cost_source,
+                         intraday=res.intraday).cost_diff_bps == pytest.approx(plain.cost_diff_bps)
+    assert walk_forward(features, settings, champion=champion, split_day=days[-2]).intraday is None

@@ -201,6 +201,11 @@ class BacktestSettings(_Section):
     intraday_morning_share: float = Field(
         0.5, gt=0, lt=1, description="Share of the change day's parent orders (by first send time, UTC) whose rows "
                                      "train the intraday fold; the later ones are its test decisions.")
+    max_decisions_per_day: int | None = Field(
+        None, ge=1000, description="Most logged decisions per test day the night judges on: above it a seeded "
+                                   "uniform sample of the day's parent orders (every child of each), its rows "
+                                   "weighted by the inverse of the sampled share (None: every decision). With "
+                                   "train.sample_cap_per_day_venue it bounds the retrain's memory on big days.")
 
 
 class GateSettings(_Section):

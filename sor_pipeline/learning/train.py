@@ -145,8 +145,9 @@ SAMPLE_WEIGHT = "_sample_weight"
 
 def stratified_sample(frame: pl.DataFrame, cap: int | None, seed: int = 7) -> pl.DataFrame:
     """At most ``cap`` rows per (``date``, ``venue``), drawn uniformly (seeded, so reproducible), with
-    :data:`SAMPLE_WEIGHT` = stratum rows / kept rows; the frame unchanged (no weight column) when
-    ``cap`` is None, or it has no ``date`` column, or no stratum exceeds the cap. Row order is kept."""
+    :data:`SAMPLE_WEIGHT` = stratum rows / kept rows (times the weight a row already carried, e.g. from
+    :func:`sample_parents`); the frame unchanged when ``cap`` is None, or it has no ``date`` column, or
+    no stratum exceeds the cap. Row order is kept. Sampling a sampled frame again changes nothing."""
     if cap is None or "date" not in frame.columns or frame.height == 0:
         return frame
     keys = ["date", "venue"]
@@ -154,9 +155,33 @@ def stratified_sample(frame: pl.DataFrame, cap: int | None, seed: int = 7) -> pl
     if frame.select(n.max()).item() <= cap:
         return frame
     pos = pl.int_range(pl.len(), dtype=pl.UInt32).shuffle(seed=seed).over(keys)
-    return (frame.with_columns((n.cast(pl.Float64) / pl.min_horizontal(n, pl.lit(cap)).cast(pl.Float64))
-                               .alias(SAMPLE_WEIGHT), pos.alias("__pos"))
+    weight = n.cast(pl.Float64) / pl.min_horizontal(n, pl.lit(cap)).cast(pl.Float64)
+    if SAMPLE_WEIGHT in frame.columns:
+        weight = weight * pl.col(SAMPLE_WEIGHT).cast(pl.Float64)
+    return (frame.with_columns(weight.alias(SAMPLE_WEIGHT), pos.alias("__pos"))
             .filter(pl.col("__pos") < cap).drop("__pos"))
+
+
+def sample_parents(frame: pl.DataFrame, max_decisions: int | None, seed: int = 7) -> pl.DataFrame:
+    """One day's rows with at most about ``max_decisions`` decisions (``route_rank == 1`` rows): a seeded
+    uniform sample of its parent orders, every row of each kept parent, with :data:`SAMPLE_WEIGHT`
+    multiplied by the inverse of the kept share of parents. A uniform sample of clusters keeps every
+    per-decision mean unbiased and the parent clusters whole (the gate's unit). Unchanged at or under
+    the bound, or when ``max_decisions`` is None."""
+    if max_decisions is None or frame.height == 0:
+        return frame
+    n_dec = frame.filter(pl.col("route_rank") == 1).height
+    if n_dec <= max_decisions:
+        return frame
+    parents = frame.select(pl.col("parent_id").unique().sort())
+    keep_n = max(1, int(parents.height * max_decisions / n_dec))
+    kept = parents.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).shuffle(seed=seed).alias("__pos")) \
+        .filter(pl.col("__pos") < keep_n).select("parent_id")
+    weight = pl.lit(parents.height / keep_n, pl.Float64)
+    if SAMPLE_WEIGHT in frame.columns:
+        weight = weight * pl.col(SAMPLE_WEIGHT).cast(pl.Float64)
+    return frame.filter(pl.col("parent_id").is_in(kept["parent_id"].implode())).with_columns(
+        weight.alias(SAMPLE_WEIGHT))
 
 
 #: Column carrying a row's regime weight: ``pre_shift_weight`` before a venue's change-point, else 1.

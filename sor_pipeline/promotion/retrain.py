@@ -35,7 +35,14 @@ from sor_pipeline.learning.gate import evaluate_gate
 from sor_pipeline.learning.lit_fallback import lit_fallback
 from sor_pipeline.learning.router_model import RouterModel
 from sor_pipeline.learning.shifts import latest_shift
-from sor_pipeline.learning.train import Mapper, TrainConfig, train_router
+from sor_pipeline.learning.train import (
+    SAMPLE_WEIGHT,
+    Mapper,
+    TrainConfig,
+    sample_parents,
+    stratified_sample,
+    train_router,
+)
 from sor_pipeline.promotion.champion import NIGHT_TAG, champion_at_start
 from sor_pipeline.storage import registry
 from sor_pipeline.storage.lake import Lake
@@ -292,6 +299,27 @@ def shift_note(features: pl.DataFrame, train_config: TrainConfig | None) -> dict
                                   f"in training"}
 
 
+def read_window(lake: Lake, days: list[date], test_days: list[date], settings: Settings,
+                config: TrainConfig) -> pl.DataFrame:
+    """The night's features window, read one day at a time and bounded as it is read: a test day keeps
+    at most ``backtest.max_decisions_per_day`` decisions (:func:`sample_parents`), a day that only
+    trains keeps at most ``train.sample_cap_per_day_venue`` rows per venue (:func:`stratified_sample`,
+    which training applies anyway), so a big window is never held whole. Without either bound, every row
+    of every day, as before. A venue's trailing statistics are the same on all its rows of a day, so the
+    backtest's candidate rows do not change with the sample."""
+    cap, most = config.sample_cap_per_day_venue, settings.backtest.max_decisions_per_day
+    if cap is None and most is None:
+        return lake.read("features", days=days).collect()
+    parts = []
+    for d in days:
+        frame = lake.read("features", days=[d]).collect()
+        parts.append(sample_parents(frame, most, config.seed) if d in test_days
+                     else stratified_sample(frame, cap, config.seed))
+        del frame
+    out = pl.concat(parts, how="diagonal_relaxed")
+    return out.with_columns(pl.col(SAMPLE_WEIGHT).fill_null(1.0)) if SAMPLE_WEIGHT in out.columns else out
+
+
 def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bool = True,
                 run_key: str | None = None, train_config: TrainConfig | None = None,
                 promote: bool = True, mapper: Mapper | None = None) -> RetrainResult:
@@ -321,7 +349,8 @@ def run_retrain(day: date, lake: Lake, settings: Settings, *, data_checks_ok: bo
     if existing is not None:
         return _reuse(settings, existing)
 
-    features = lake.read("features", days=window).collect()
+    features = read_window(lake, window, window[-settings.backtest.folds:], settings,
+                           train_config or TrainConfig.from_settings(settings))
     # the champion this night started with (a re-run after its own promotion must not face itself),
     # and the one it replaced, each judged on the same logged decisions as the challenger
     champion_before = champion_at_start(settings, day)

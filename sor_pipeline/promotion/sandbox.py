@@ -29,6 +29,10 @@ from sor_pipeline.features.request import Order, to_ns
 from sor_pipeline.serving.live import LiveRouter
 from sor_pipeline.storage.lake import Lake
 
+#: What :func:`sor_pipeline.features.online.snapshot_at` reads of the lake's books.
+NBBO_COLUMNS = ("symbol", "ts", "bid_px", "ask_px", "mid_px")
+DEPTH_COLUMNS = ("symbol", "ts", "venue", *(f"{side}_sz_{k}" for side in ("bid", "ask") for k in range(1, 6)))
+
 
 @dataclass
 class SandboxResult:
@@ -69,14 +73,21 @@ def replay_sample(requests: pl.DataFrame, max_requests: int | None, day: date) -
 
 def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, settings: Settings
            ) -> tuple[int, int, int, list[float]]:
-    """Route every logged request; returns (fallbacks, non-finite routes, misallocated, latencies in us)."""
-    nbbo_all = lake.read("nbbo", days=[day]).collect()
-    depth_all = lake.read("depth", days=[day]).collect() if lake.exists("depth", day) else None
-    # each symbol's frames cut once, not filtered again for every request
+    """Route every logged request; returns (fallbacks, non-finite routes, misallocated, latencies in us).
+    Only the requested symbols' quotes and the columns a snapshot reads are loaded (a big day's books
+    would not fit beside the night otherwise)."""
+    symbols = requests["symbol"].unique().implode()
+    nbbo_all = (lake.read("nbbo", days=[day]).filter(pl.col("symbol").is_in(symbols))
+                .select(*NBBO_COLUMNS).collect())
+    depth_all = (lake.read("depth", days=[day]).filter(pl.col("symbol").is_in(symbols))
+                 .select(*DEPTH_COLUMNS).collect() if lake.exists("depth", day) else None)
+    # each symbol's frames cut once, not filtered again for every request; the whole-day frames go
     nbbo = nbbo_all.partition_by("symbol", as_dict=True)
     depth = depth_all.partition_by("symbol", as_dict=True) if depth_all is not None else {}
+    no_nbbo = nbbo_all.clear()
     no_depth = (depth_all.clear() if depth_all is not None
                 else pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Datetime("ns", "UTC")}))
+    del nbbo_all, depth_all
     stats = venue_stats_before(lake, day, settings.features.venue_stats_window_days)
     adv = adv_before(lake, day, settings.features.adv_window_days)
     adv_of = dict(zip(adv["symbol"], adv["adv"], strict=True))
@@ -86,7 +97,7 @@ def replay(router: LiveRouter, requests: pl.DataFrame, lake: Lake, day: date, se
     for r in requests.iter_rows(named=True):
         t = to_ns(r["sent_ts"])
         key = (r["symbol"],)
-        snap = snapshot_at(nbbo.get(key, nbbo_all.clear()), depth.get(key, no_depth), r["symbol"], t,
+        snap = snapshot_at(nbbo.get(key, no_nbbo), depth.get(key, no_depth), r["symbol"], t,
                            adv=adv_of.get(r["symbol"]), venue_stats=vs,
                            window_s=float(settings.features.realized_vol_window_s))
         order = Order(symbol=r["symbol"], side=r["side"], qty=int(r["qty"]), order_type=r["order_type"],

@@ -115,6 +115,7 @@ README_ENV = [
     ("SOR_ROUTER_EXPLORE_FLOOR", "0.05", lambda s: s.router.explore_floor, 0.05),
     ("SOR_ROUTER_EXPLORE_STATIC_SHARE", "0.2", lambda s: s.router.explore_static_share, 0.2),
     ("SOR_BACKTEST_FOLD_CACHE", "false", lambda s: s.backtest.fold_cache, False),
+    ("SOR_BACKTEST_MAX_DECISIONS_PER_DAY", "50000", lambda s: s.backtest.max_decisions_per_day, 50000),
     ("SOR_BACKTEST_INTRADAY_FOLD", "false", lambda s: s.backtest.intraday_fold, False),
     ("SOR_BACKTEST_INTRADAY_MORNING_SHARE", "0.4", lambda s: s.backtest.intraday_morning_share, 0.4),
     ("SOR_TRAIN_SAMPLE_CAP_PER_DAY_VENUE", "500", lambda s: s.train.sample_cap_per_day_venue, 500),

@@ -59,14 +59,16 @@ def realized_cost_expr(fallback_bps: pl.Expr, fill_ratio: str = "fill_ratio",
 BOOK_LEVELS = 5
 
 
-def book_walk(orders: pl.DataFrame, depth: pl.DataFrame, taker_fee_bps: dict[str, float]) -> pl.DataFrame:
+def book_walk(orders: pl.DataFrame, depth: pl.DataFrame | pl.LazyFrame,
+              taker_fee_bps: dict[str, float]) -> pl.DataFrame:
     """(child_id, venue, walk_bps, rest_qty, qty): per order and LIT venue of ``taker_fee_bps``, the cost of
     sweeping the order's whole quantity through the far side of the venue's latest ``depth`` snapshot at
     or before ``sent_ts`` (levels 1..5), priced against ``arrival_mid``, taker fee added, bps (+ = cost);
     ``rest_qty`` shares the displayed book could not hold are priced at its last level (their market
     impact is :func:`lit_fallback_bps`'s to add). No row where the venue showed no book yet.
 
-    ``orders``: child_id, symbol, side (BUY/SELL), qty, sent_ts, arrival_mid."""
+    ``orders``: child_id, symbol, side (BUY/SELL), qty, sent_ts, arrival_mid. ``depth`` may be a lazy scan:
+    one venue's book is then materialised at a time (a big day's lit books are ~2 GB)."""
     cols = [f"{s}_{w}_{k}" for s in ("bid", "ask") for w in ("px", "sz") for k in range(1, BOOK_LEVELS + 1)]
     probes = orders.select("child_id", "symbol", "side", pl.col("qty").cast(pl.Float64), "sent_ts",
                            "arrival_mid").sort("sent_ts")
@@ -74,8 +76,8 @@ def book_walk(orders: pl.DataFrame, depth: pl.DataFrame, taker_fee_bps: dict[str
     sign = pl.when(buy).then(1.0).otherwise(-1.0)
     out = []
     for venue, fee in sorted(taker_fee_bps.items()):
-        book = (depth.filter(pl.col("venue") == venue).select("ts", "symbol", *cols)
-                .with_columns(pl.col("ts").cast(probes.schema["sent_ts"])).sort("ts"))
+        book = (depth.lazy().filter(pl.col("venue") == venue).select("ts", "symbol", *cols)
+                .with_columns(pl.col("ts").cast(probes.schema["sent_ts"])).sort("ts").collect())
         if book.is_empty():
             continue
         j = probes.join_asof(book, left_on="sent_ts", right_on="ts", by="symbol", strategy="backward",

@@ -27,15 +27,19 @@ def lit_fallback(lake: Lake, features: pl.DataFrame, days: list[date], rank1_onl
         venues = lake.read("venues", [day]).collect()
         fees = {str(v): float(f or 0.0) for v, t, f in venues.select("venue", "venue_type", "taker_fee_bps").iter_rows()
                 if t == "LIT"}
-        depth = lake.read("depth", [day]).filter(pl.col("venue").is_in(list(fees))).collect()
+        # scanned, not loaded: the walk reads one venue's book at a time
+        depth = lake.read("depth", [day]).filter(pl.col("venue").is_in(list(fees)))
         rows = features.filter(pl.col("date") == day)
         cols = ["child_id", "symbol", "side", "qty", "sent_ts", "arrival_mid"]
         lit = rows.filter((pl.col("venue_type") == "LIT") & (pl.col("filled") == 1)
                           & pl.col("arrival_slippage_bps").is_not_null())
-        own = book_walk(lit.select(cols), depth, fees).join(
-            lit.select("child_id", "venue", pl.col("arrival_slippage_bps").alias("realized_bps")),
-            on=["child_id", "venue"])
         probes = rows.filter(pl.col("route_rank") == 1) if rank1_only else rows
-        walks = book_walk(probes.select(cols), depth, fees)
+        # one walk for the day's lit sweeps (impact calibration) and its probes: each order walks alone
+        both = pl.concat([lit.select(cols), probes.select(cols)]).unique("child_id", keep="first",
+                                                                          maintain_order=True)
+        walked = book_walk(both, depth, fees)
+        own = walked.join(lit.select("child_id", "venue", pl.col("arrival_slippage_bps").alias("realized_bps")),
+                          on=["child_id", "venue"])
+        walks = walked.filter(pl.col("child_id").is_in(probes["child_id"].implode()))
         out.append(lit_fallback_bps(walks, impact_coefficients(own)).select(pl.lit(day).alias("date"), pl.all()))
     return pl.concat(out) if out else None

@@ -284,9 +284,9 @@ def register_scout(day: date, lake: Lake, settings: Settings, available: list[da
 def shift_note(features: pl.DataFrame, train_config: TrainConfig | None) -> dict[str, Any]:
     """The latest adverse shift of a venue's outcomes in the window
     (:func:`sor_pipeline.learning.shifts.latest_shift`), for the night's evidence and reasons: which
-    venue, since when, what moved and by how much (``{}``: none). The night is still judged on all its
-    test days: judging only those after the shift was tried and measured worse (one test day the night
-    after a shift: effective sample size 29, inconclusive, and recovery took 3 nights instead of 2)."""
+    venue, since when, what moved and by how much (``{}``: none). The gate then compares the challenger
+    with the incumbent on the test days after the shift's first day, or, on the night of that day, on
+    the backtest's intraday fold (:func:`sor_pipeline.learning.backtest.walk_forward`)."""
     z = (train_config or TrainConfig()).shift_z
     found = latest_shift(features, z_min=z) if z is not None else None
     if found is None:

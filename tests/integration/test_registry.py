@@ -117,7 +117,10 @@ def test_champion_same_predictions_in_fresh_process(settings: Settings, tmp_path
 
 
 def test_run_retrain_promotes_first_and_is_idempotent(settings: Settings) -> None:
-    s = settings.with_overrides(train_window_days=5, backtest_folds=3, embargo_days=1)
+    # the change-point test finds a (spurious) LITA fill-ratio shift on the last day of this data; the
+    # intraday fold would then judge that day's later half (tests/unit/test_gate.py), so it is off here
+    # where the verdict is checked against the per-day figures of the folds
+    s = settings.with_overrides(train_window_days=5, backtest_folds=3, embargo_days=1, backtest_intraday_fold=False)
     assert (s.train.window_days, s.backtest.folds, s.backtest.embargo_days) == (5, 3, 1)
     features, oracle = make_days(START, 11, 300, seed=4)
     lake = Lake(s.lake_root)

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sor_pipeline.config.threads import DUCKDB_ENV, duckdb_config, worker_env
+from sor_pipeline.config.threads import DUCKDB_ENV, DUCKDB_MEMORY_ENV, duckdb_config, worker_env
 from sor_pipeline.storage import lake as lake_mod
 from sor_pipeline.storage.lake import Lake
 
@@ -92,3 +92,17 @@ def test_duckdb_threads_follow_the_pin(tmp_path: Path, monkeypatch: pytest.Monke
     assert duckdb_config() == {}
     assert worker_env(3) == {"POLARS_MAX_THREADS": "3", DUCKDB_ENV: "3", "OMP_NUM_THREADS": "1"}
     assert int(worker_env()["POLARS_MAX_THREADS"]) == pl.thread_pool_size()
+
+
+def test_duckdb_memory_limit_spills_and_gives_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DUCKDB_ENV, raising=False)
+    monkeypatch.setenv(DUCKDB_MEMORY_ENV, "64MB")
+    cfg = duckdb_config()
+    assert cfg["memory_limit"] == "64MB" and cfg["temp_directory"].endswith("sor-duckdb-spill")
+    con = Lake(tmp_path).duckdb()
+    assert con.execute("select current_setting('memory_limit')").fetchone()[0].startswith("61")  # 64 MB in MiB
+    sql = "select i % 1000 as k, sum(i) as s from range(3000000) t(i) group by k order by k"
+    limited = con.execute(sql).fetchall()
+    monkeypatch.delenv(DUCKDB_MEMORY_ENV)
+    assert duckdb_config() == {}
+    assert Lake(tmp_path).duckdb().execute(sql).fetchall() == limited

@@ -16,3 +16,16 @@ def test_fit_json_keeps_valid_json_within_the_limit() -> None:
     small = json.loads(fit_json(sandbox, 200))
     assert small == {"passed": True, "cost_diff_bps": -0.4, "truncated": True}
     assert fit_json({"a": 1}, 100) == '{"a": 1}'
+
+
+def test_symbol_slices_equal_partition_by_without_copying() -> None:
+    import polars as pl
+
+    from sor_pipeline.promotion.sandbox import symbol_slices
+
+    frame = pl.DataFrame({"symbol": ["B", "A", "B", "C", "A", "B"], "ts": [5, 1, 3, 2, 1, 4], "x": range(6)})
+    grouped = frame.sort("symbol", maintain_order=True)
+    got = symbol_slices(grouped)
+    want = frame.partition_by("symbol", as_dict=True)
+    assert got.keys() == want.keys() and all(got[k].equals(want[k]) for k in want)
+    assert got[("B",)]["x"].to_list() == [0, 2, 5]  # each symbol's rows in their original order

@@ -315,7 +315,6 @@ def read_window(lake: Lake, days: list[date], test_days: list[date], settings: S
         frame = lake.read("features", days=[d]).collect()
         parts.append(sample_parents(frame, most, config.seed) if d in test_days
                      else stratified_sample(frame, cap, config.seed))
-        del frame
     out = pl.concat(parts, how="diagonal_relaxed")
     return out.with_columns(pl.col(SAMPLE_WEIGHT).fill_null(1.0)) if SAMPLE_WEIGHT in out.columns else out
 

@@ -163,3 +163,31 @@ def test_monitor_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = Settings().monitor
     assert cfg.quote_gap_s == 120.0 and cfg.alert_webhook_url == "http://127.0.0.1:9/hook"
     assert cfg.psi_warn == 0.1 and cfg.psi_error == 0.25 and cfg.drift_severe_severity == "warn"
+
+
+def test_quote_gaps_one_pass_equals_the_sorted_reference_whatever_the_stored_order() -> None:
+    """The one-pass gaps (pairs taken in stored order) equal the sort-based reference: edges, equal gaps
+    (the earliest wins), a single-quote pair, and a pair stored out of time order (redone by the sort)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sor_pipeline.monitoring.feed import _sorted_gaps, quote_gaps
+
+    start, end = datetime(2024, 3, 15, 13, 30, tzinfo=UTC), datetime(2024, 3, 15, 20, 0, tzinfo=UTC)
+    at = [start + timedelta(minutes=m) for m in (10, 130, 250, 370)]  # gaps 600, 7200, 7200, 7200, 1200 s
+    rows = ([("AAA", "LITA", t) for t in at] + [("AAA", "ECNM", at[1])]
+            + [("BBB", "LITA", t) for t in reversed(at)]  # stored backwards
+            + [("CCC", "LITA", start - timedelta(minutes=1))])  # outside the session: no row
+    q = pl.DataFrame(rows, schema={"symbol": pl.String, "venue": pl.String, "ts": pl.Datetime("ns", "UTC")},
+                     orient="row")
+    for edges in (True, False):
+        got = quote_gaps(q.lazy(), start, end, include_edges=edges)
+        s, e = pl.lit(start).cast(pl.Datetime("ns", "UTC")), pl.lit(end).cast(pl.Datetime("ns", "UTC"))
+        ref = _sorted_gaps(q.lazy().filter(pl.col("ts").is_between(s, e)), s, e, edges).sort("venue", "symbol")
+        assert got.to_dicts() == ref.to_dicts()
+        lita = got.filter(pl.col("venue") == "LITA")
+        assert lita["symbol"].to_list() == ["AAA", "BBB"]
+        assert lita["max_gap_s"].to_list() == [7_200.0, 7_200.0]  # three equal gaps: the earliest is named
+        assert lita["gap_start"].to_list() == [at[0], at[0]]
+    with_edges = quote_gaps(q.lazy(), start, end).filter(pl.col("venue") == "ECNM")
+    assert with_edges.rows() == [("AAA", "ECNM", 15_600.0, at[1])]  # a single quote: its gap to the close
+    assert quote_gaps(q.lazy(), start, end, include_edges=False).filter(pl.col("venue") == "ECNM").height == 0

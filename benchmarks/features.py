@@ -25,8 +25,10 @@ their baselines, measured in the same run:
 - ``pandas``: those labels with pandas ``merge_asof`` (tests/reference_pandas.py), ratios
   ``pandas_over_features`` (target >= 10) and ``pandas_over_labels`` (like for like);
 - ``raw_read``: bare read of every file of the raw drop (polars read_csv / read_parquet);
+- ``raw_write``: that bare read plus writing every table read as the lake writes a partition (zstd
+  Parquet, its row groups, statistics, fsync): the least any ingest that keeps a compressed lake does;
 - ``ingest``: ingest_day on that drop into an empty lake (adapters, validation, quarantine, NBBO,
-  atomic writes), ratio ``ingest_over_raw_read``;
+  atomic writes), ratios ``ingest_over_raw_read`` and ``ingest_over_raw_write``;
 - ``sim_floor`` / ``sim_features``: the floor and the feature build again, on the lake that ingest
   wrote (the simulator's shape: fewer NBBO rows after de-duplication, 5x the depth snapshots, twice
   the child orders), ratio ``sim_features_over_floor``.
@@ -62,7 +64,7 @@ NEEDED = {
     "venues": ["venue", "venue_type"],
 }
 LAKE_STAGES = ("floor", "features", "tca", "labels", "pandas")
-RAW_STAGES = ("raw_read", "ingest", "sim_floor", "sim_features")
+RAW_STAGES = ("raw_read", "raw_write", "ingest", "sim_floor", "sim_features")
 ALL_STAGES = LAKE_STAGES + RAW_STAGES
 
 
@@ -104,11 +106,18 @@ def stage(name: str, lake_dir: Path, raw_dir: Path | None) -> dict[str, float]:
 
     t0 = time.perf_counter()
     rows = 0
-    if name == "raw_read":
+    if name in ("raw_read", "raw_write"):
         assert raw_dir is not None
-        for f in _raw_files(raw_dir):
+        from sor_pipeline.storage.lake import _write_parquet
+
+        out_dir = lake_dir.parent / "raw-write"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        for i, f in enumerate(_raw_files(raw_dir)):
             frame = pl.read_parquet(f) if f.suffix == ".parquet" else pl.read_csv(f, infer_schema_length=10_000)
             rows += frame.height
+            if name == "raw_write":
+                _write_parquet(frame, out_dir / f"{i}.parquet")
     elif name == "ingest":
         assert raw_dir is not None
         from sor_pipeline.ingest.day import ingest_day
@@ -241,6 +250,7 @@ def main() -> None:
         "pandas_over_features": _ratio("pandas", "features", res),
         "pandas_over_labels": _ratio("pandas", "labels", res),
         "ingest_over_raw_read": _ratio("ingest", "raw_read", res),
+        "ingest_over_raw_write": _ratio("ingest", "raw_write", res),
         "ingest_over_raw_read_cpu": (round(res["ingest"]["cpu_s"] / res["raw_read"]["cpu_s"], 2)
                                      if "ingest" in res and "raw_read" in res and res["raw_read"]["cpu_s"] else None),
         "load_avg_1m": round(os.getloadavg()[0], 2),

@@ -48,6 +48,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+def _none_word(value: Any) -> Any:
+    """An optional bound given as 'none', 'off', '' or 0 (as the environment spells it) means no bound."""
+    if value == 0 or (isinstance(value, str) and value.strip().lower() in ("", "none", "off", "0")):
+        return None
+    return value
+
+
 class IngestSettings(_Section):
     max_reject_share: float = Field(
         0.05, ge=0, le=1,
@@ -166,8 +173,11 @@ class FeatureSettings(_Section):
 class TrainSettings(_Section):
     window_days: int = Field(20, ge=2, description="Trading days of features used to train.")
     sample_cap_per_day_venue: int | None = Field(
-        None, ge=100, description="Stratified sampling: at most this many decisions per (day, venue) train a "
-                                  "model, each kept row weighted by stratum size / kept rows (None: all rows).")
+        20_000, ge=100, description="Stratified sampling: at most this many rows per (day, venue) train a model, "
+                                    "each kept row weighted by stratum size / kept rows, so a window's training "
+                                    "rows are bounded by window x venues x cap whatever the day's volume. The "
+                                    "default binds only above ~1/4 of the simulator's big day (a demo day has "
+                                    "~1 000 rows); 'none' (or 0): every row.")
     scout_min_days: int = Field(
         2, ge=0, description="Feature days needed to train a scout on a warm-up night (fewer days than the "
                              "backtest needs): a model registered with action 'scout' that is never judged or "
@@ -178,6 +188,8 @@ class TrainSettings(_Section):
         False, description="Train every booster through xgboost.dask on the cluster at orchestration.dask_address "
                            "(needs task_runner=dask): rows split over the workers. Its distributed quantile sketch "
                            "proposes other splits: models equal a local fit only to a tolerance.")
+
+    _no_cap = field_validator("sample_cap_per_day_venue", mode="before")(_none_word)
 
 
 class BacktestSettings(_Section):
@@ -202,10 +214,14 @@ class BacktestSettings(_Section):
         0.5, gt=0, lt=1, description="Share of the change day's parent orders (by first send time, UTC) whose rows "
                                      "train the intraday fold; the later ones are its test decisions.")
     max_decisions_per_day: int | None = Field(
-        None, ge=1000, description="Most logged decisions per test day the night judges on: above it a seeded "
-                                   "uniform sample of the day's parent orders (every child of each), its rows "
-                                   "weighted by the inverse of the sampled share (None: every decision). With "
-                                   "train.sample_cap_per_day_venue it bounds the retrain's memory on big days.")
+        50_000, ge=1000, description="Most logged decisions per test day the night judges on: above it a seeded "
+                                     "uniform sample of the day's parent orders (every child of each), its rows "
+                                     "weighted by the inverse of the sampled share. With "
+                                     "train.sample_cap_per_day_venue it bounds the retrain's memory on big days "
+                                     "(the window is read a day at a time, never whole); 'none' (or 0): every "
+                                     "decision.")
+
+    _no_bound = field_validator("max_decisions_per_day", mode="before")(_none_word)
 
 
 class GateSettings(_Section):

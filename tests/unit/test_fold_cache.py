@@ -103,8 +103,11 @@ def test_the_nights_window_is_bounded_as_it_is_read(tmp_path: Path) -> None:
     write_to_lake(lake, features)
     days = sorted(features["date"].unique().to_list())
     s = Settings(home=tmp_path)
-    whole = read_window(lake, days, days[-3:], s, TrainConfig())
+    whole = read_window(lake, days, days[-3:], s, TrainConfig.from_settings(s))  # the default bounds
     assert whole.sort("date", "child_id").equals(features.sort("date", "child_id").select(whole.columns))
+    # under the default bounds (a demo-sized day), the same frame as the unbounded whole read, row for row
+    unbounded = s.with_overrides(backtest_max_decisions_per_day=None, train_sample_cap_per_day_venue=None)
+    assert read_window(lake, days, days[-3:], unbounded, TrainConfig.from_settings(unbounded)).equals(whole)
     bounded_s = s.with_overrides(backtest_max_decisions_per_day=1000)  # the settings' least: every decision
     assert read_window(lake, days, days[-3:], bounded_s, TrainConfig()).height == whole.height
     cap = 40

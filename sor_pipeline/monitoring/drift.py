@@ -58,11 +58,17 @@ def _shares(values: np.ndarray, edges: np.ndarray, with_null: bool) -> np.ndarra
     return counts / max(values.size, 1)
 
 
+def _floats(values: np.ndarray | pl.Series) -> np.ndarray:
+    """``values`` as float64 numpy, null -> NaN."""
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values
+    return np.asarray(pl.Series(values).cast(pl.Float64).fill_null(np.nan).to_numpy(), dtype=np.float64)
+
+
 def psi(reference: np.ndarray | pl.Series, current: np.ndarray | pl.Series, *, bins: int = 10,
         epsilon: float = 1e-4) -> float:
     """PSI of ``current`` against ``reference`` (nulls/NaN in their own bin), bins from reference quantiles."""
-    ref = np.asarray(pl.Series(reference).cast(pl.Float64).fill_null(np.nan).to_numpy(), dtype=np.float64)
-    cur = np.asarray(pl.Series(current).cast(pl.Float64).fill_null(np.nan).to_numpy(), dtype=np.float64)
+    ref, cur = _floats(reference), _floats(current)
     edges = quantile_edges(ref, bins)
     with_null = bool(np.isnan(ref).any() or np.isnan(cur).any())
     e = np.clip(_shares(ref, edges, with_null), epsilon, None)
@@ -82,11 +88,13 @@ def reference_psis(ref: pl.Series, days: pl.Series | None, cfg: MonitorSettings)
     skipped; empty without ``days``."""
     if days is None:
         return []
+    values = _floats(ref)  # converted once; each day's split is a numpy mask (same values, same order)
+    codes = days.rank("dense").cast(pl.Int64).to_numpy()  # 1 = the earliest day
     out = []
-    for d in days.unique().sort().to_list():
-        mask = days == d
-        one, rest = ref.filter(mask), ref.filter(~mask)
-        if min(one.len(), rest.len()) >= cfg.drift_min_rows:
+    for k in range(1, int(codes.max()) + 1 if codes.size else 1):
+        mask = codes == k
+        one, rest = values[mask], values[~mask]
+        if min(one.size, rest.size) >= cfg.drift_min_rows:
             out.append(psi(rest, one, bins=cfg.psi_bins, epsilon=cfg.psi_epsilon))
     return out
 
@@ -149,9 +157,13 @@ def drift_rows(current: pl.DataFrame, reference: pl.DataFrame, cfg: MonitorSetti
         if col in current.columns and col in reference.columns:
             rows.append(_psi_row("psi_feature", col, reference.get_column(col), current.get_column(col), cfg,
                                  ref_days=days))
+    # the outcome columns only, split by venue once (not the whole wide frame filtered per venue)
+    narrow = ["venue", *OUTCOMES]
+    cur_by = current.select(narrow).partition_by("venue", as_dict=True)
+    ref_by = reference.select(narrow + (["date"] if days is not None else [])).partition_by("venue", as_dict=True)
     for venue in sorted(set(current.get_column("venue").to_list())):
-        cur_v = current.filter(pl.col("venue") == venue)
-        ref_v = reference.filter(pl.col("venue") == venue)
+        cur_v = cur_by[(venue,)]
+        ref_v = ref_by.get((venue,), reference.select(narrow).clear())
         if ref_v.height == 0:
             rows.append(result("psi_outcome", DRIFT, venue=venue, message=f"{venue}: not in the reference window"))
             continue

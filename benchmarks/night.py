@@ -27,7 +27,9 @@ metadata). ``total_peak_rss_gb`` is the larger of the polled tree peak and the `
 outside the size-dependent stages (flow start on Prefect's ephemeral API, MLflow registry look-ups,
 promotion, the report), the smallest over the scales; it is reported apart so it does not flatten
 the night's slope. ``load_avg_1m``: the 1-minute load average when the run ended (this machine is
-shared: read every figure next to it). With ``--json`` the last stdout line is one JSON object.
+shared: read every figure next to it). ``bounds``: the memory bounds of this invocation's environment, which the
+nights it measures run with (the retrain's sample and decision caps, DuckDB's memory limit; a scale
+taken over by ``--reuse`` ran with whatever its own run had). With ``--json`` the last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -264,6 +266,18 @@ def _child(args: list[str], env: dict[str, str] | None = None, log: Path | None 
     return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss * 1024
 
 
+def bounds() -> dict[str, Any]:
+    """The settings that bound a night's memory in this environment (else the defaults): training rows
+    per (day, venue), judged decisions per test day, DuckDB's memory limit."""
+    from sor_pipeline.config.settings import Settings
+    from sor_pipeline.config.threads import DUCKDB_MEMORY_ENV
+
+    s = Settings()
+    return {"train_sample_cap_per_day_venue": s.train.sample_cap_per_day_venue,
+            "backtest_max_decisions_per_day": s.backtest.max_decisions_per_day,
+            "duckdb_memory_limit": os.environ.get(DUCKDB_MEMORY_ENV) or None}
+
+
 def slope(xs: list[float], ys: list[float]) -> float | None:
     """Least-squares slope of log(y) on log(x); None with fewer than two usable points."""
     pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
@@ -356,7 +370,7 @@ def main() -> None:
     for r in results:
         r["scale"] = int(r["scale"]) if float(r["scale"]).is_integer() else r["scale"]
     summary = {"scales": results, "exponents": exponents, "fixed_s": fixed_s,
-               "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+               "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "bounds": bounds()}
     print(json.dumps(summary) if a.json else json.dumps(summary, indent=2))
 
 
